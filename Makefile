@@ -1,0 +1,48 @@
+# Everything a fresh machine with python3 and make needs: `make demo`, `make test`.
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+export UV_LINK_MODE := copy
+
+SOURCES := core/src adapters/stub/src
+
+.PHONY: setup demo test lint typecheck pytest bench soak clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv>=0.5,<1"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock core/pyproject.toml $(wildcard adapters/*/pyproject.toml)
+	$(UV) sync --all-packages --locked --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(PY) examples/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy $(SOURCES)
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+bench: setup
+	$(PY) -m benchmarks
+
+soak: setup
+	AGENT_SESSIONS_SOAK=1 $(VENV)/bin/pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

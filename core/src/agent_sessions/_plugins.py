@@ -1,0 +1,135 @@
+"""The plugin manager: built-ins, entry points, typed accessors. The only caller of ``pm.hook``.
+
+Each :class:`~agent_sessions.SessionManager` builds its own :class:`Plugins`, so the observers
+one manager is given never fire for another, and tests need no global reset. Entry points in the
+group ``agent_sessions`` are loaded for every one; ``AGENT_SESSIONS_LOAD_PLUGINS`` (a comma-
+separated list of entry-point names, empty for none) limits which.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+import pluggy
+
+from agent_sessions import hookspecs, strategies
+from agent_sessions.errors import ConfigurationError
+from agent_sessions.factory import Framework
+from agent_sessions.strategies import SessionStrategy
+
+__all__ = ["LOAD_PLUGINS_ENV", "LifecycleHooks", "Plugins"]
+
+logger = logging.getLogger("agent_sessions")
+
+LOAD_PLUGINS_ENV = "AGENT_SESSIONS_LOAD_PLUGINS"
+_LIFECYCLE = (
+    "session_created",
+    "session_reused",
+    "session_evicted",
+    "session_ended",
+    "turn_completed",
+)
+
+
+class LifecycleHooks:
+    """Calls one lifecycle hook; knows whether anything listens, so a silent hook costs nothing."""
+
+    __slots__ = ("_caller", "active", "name")
+
+    def __init__(self, name: str, caller: Any) -> None:
+        self.name = name
+        self._caller = caller
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read whether any plugin implements the hook (after a registration)."""
+        self.active: bool = bool(self._caller.get_hookimpls())
+
+    def __call__(self, **kwargs: Any) -> None:
+        try:
+            self._caller(**kwargs)
+        except Exception:
+            # An observer must never break a turn or a sweep.
+            logger.exception("agent_sessions hook %s raised; ignored", self.name)
+
+
+class Plugins:
+    """One pluggy ``PluginManager`` for project ``agent_sessions`` with typed accessors."""
+
+    def __init__(self, plugins: Iterable[object] = (), *, load_entry_points: bool = True) -> None:
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        pm.register(strategies, name="agent_sessions.strategies")
+        if load_entry_points:
+            self._load_entry_points(pm)
+        for plugin in plugins:
+            pm.register(plugin)
+        pm.check_pending()  # a misspelled hook name fails here, loudly
+        self.pm = pm
+        self._frameworks: Mapping[str, Framework] | None = None
+        self._strategies: Mapping[str, SessionStrategy] | None = None
+        self.hooks = {name: LifecycleHooks(name, getattr(pm.hook, name)) for name in _LIFECYCLE}
+
+    @staticmethod
+    def _load_entry_points(pm: pluggy.PluginManager) -> None:
+        allowed_env = os.environ.get(LOAD_PLUGINS_ENV)
+        if allowed_env is None:
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+            return
+        allowed = {name.strip() for name in allowed_env.split(",") if name.strip()}
+        found = {ep.name for ep in entry_points(group=hookspecs.PROJECT)}
+        for name in sorted(allowed - found):
+            logger.warning(
+                "%s names %r, which no installed plugin provides", LOAD_PLUGINS_ENV, name
+            )
+        for name in sorted(allowed & found):
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT, name=name)
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register one more plugin (its lifecycle hooks fire from now on)."""
+        self.pm.register(plugin, name=name)
+        self.pm.check_pending()
+        self._frameworks = self._strategies = None
+        for hook in self.hooks.values():
+            hook.refresh()
+
+    def _collect(self, hook: str, kind: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        def register(item: Any) -> None:
+            name = getattr(item, "name", None)
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(f"a registered {kind} has no name: {item!r}")
+            if name in found and found[name] is not item:
+                raise ConfigurationError(
+                    f"two plugins register the {kind} {name!r}: "
+                    f"{type(found[name]).__module__} and {type(item).__module__}"
+                )
+            found[name] = item
+
+        getattr(self.pm.hook, hook)(register=register)
+        return found
+
+    def get_frameworks(self) -> Mapping[str, Framework]:
+        """Every registered framework by name."""
+        if self._frameworks is None:
+            self._frameworks = MappingProxyType(self._collect("register_frameworks", "framework"))
+        return self._frameworks
+
+    def get_strategies(self) -> Mapping[str, SessionStrategy]:
+        """Every registered session strategy by name."""
+        if self._strategies is None:
+            self._strategies = MappingProxyType(self._collect("register_strategies", "strategy"))
+        return self._strategies
+
+    def distributions(self) -> dict[str, str]:
+        """Plugin name -> ``distribution==version`` for those loaded from entry points."""
+        return {
+            self.pm.get_name(plugin) or repr(plugin): f"{dist.project_name}=={dist.version}"
+            for plugin, dist in self.pm.list_plugin_distinfo()
+        }

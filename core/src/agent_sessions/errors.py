@@ -1,0 +1,124 @@
+"""Every error agent-sessions raises, rooted at one class.
+
+Each error also inherits the builtin it resembles, so ``except LookupError`` keeps working, and
+carries its context as attributes rather than only in the message::
+
+    AgentSessionsError
+    ├── ConfigurationError (ValueError)         a developer mistake, raised at construction
+    │   ├── InvalidSessionKey                   an id that cannot name a session (.field, .value)
+    │   ├── UnknownFramework (LookupError)      .name, .available
+    │   ├── UnknownStrategy (LookupError)       .name, .available
+    │   └── UnknownAgent (LookupError)          .agent_id
+    └── SessionError (RuntimeError)             a runtime failure of one session (.key)
+        ├── SessionBusy                         a turn is in flight and the overlap policy rejects
+        ├── CapacityExceeded                    max_active reached and every instance is mid-turn
+        └── AgentCreationFailed                 the adapter's create_agent raised (``__cause__``)
+
+A framework's own exception is re-raised at the adapter boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "AgentCreationFailed",
+    "AgentSessionsError",
+    "CapacityExceeded",
+    "ConfigurationError",
+    "InvalidSessionKey",
+    "SessionBusy",
+    "SessionError",
+    "UnknownAgent",
+    "UnknownFramework",
+    "UnknownStrategy",
+]
+
+
+class AgentSessionsError(Exception):
+    """The root of every error this library raises."""
+
+
+class ConfigurationError(AgentSessionsError, ValueError):
+    """A developer mistake: bad arguments or an unknown name, raised where it is made."""
+
+
+class InvalidSessionKey(ConfigurationError):
+    """An id cannot be part of a session key: empty, too long, or holding forbidden characters."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:60])
+        super().__init__(f"invalid {field} {shown}: {reason}")
+
+
+class _UnknownName(ConfigurationError, LookupError):
+    kind = "name"
+
+    def __init__(self, name: str, available: Iterable[str]) -> None:
+        self.name = name
+        self.available = sorted(available)
+        listed = ", ".join(repr(a) for a in self.available) or "none"
+        super().__init__(f"unknown {self.kind} {name!r}; registered: {listed}")
+
+    def __str__(self) -> str:  # LookupError's str() would quote the message again
+        return str(self.args[0])
+
+
+class UnknownFramework(_UnknownName):
+    """No plugin registered a framework of this name. ``.available`` lists those that did."""
+
+    kind = "framework"
+
+
+class UnknownStrategy(_UnknownName):
+    """No plugin registered a session strategy of this name."""
+
+    kind = "strategy"
+
+
+class UnknownAgent(ConfigurationError, LookupError):
+    """The agent id is not in the manager's catalog; call ``register_agent`` first."""
+
+    def __init__(self, agent_id: str, available: Iterable[str] = ()) -> None:
+        self.agent_id = agent_id
+        self.available = sorted(available)
+        super().__init__(f"unknown agent {agent_id!r}; register it with register_agent()")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SessionError(AgentSessionsError, RuntimeError):
+    """A runtime failure that concerns one session, named by ``.key``."""
+
+    def __init__(self, key: Any, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class SessionBusy(SessionError):
+    """A turn is already running on this session and the overlap policy is ``reject``."""
+
+    def __init__(self, key: Any) -> None:
+        super().__init__(key, f"session {key} is running a turn; overlap policy is 'reject'")
+
+
+class CapacityExceeded(SessionError):
+    """``max_active`` instances are live and every one is mid-turn, so none can be evicted."""
+
+    def __init__(self, key: Any, max_active: int) -> None:
+        self.max_active = max_active
+        super().__init__(
+            key, f"cannot start session {key}: {max_active} instances active, all mid-turn"
+        )
+
+
+class AgentCreationFailed(SessionError):
+    """The adapter failed to create the instance; the cause is chained as ``__cause__``."""
+
+    def __init__(self, key: Any, cause: BaseException) -> None:
+        super().__init__(key, f"creating the agent for session {key} failed: {cause!r}")

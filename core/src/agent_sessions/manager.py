@@ -1,0 +1,421 @@
+"""SessionManager: one agent instance per session, reused across turns, with a lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_sessions._plugins import Plugins
+from agent_sessions._registry import Entry, Registry
+from agent_sessions.errors import (
+    AgentCreationFailed,
+    AgentSessionsError,
+    CapacityExceeded,
+    ConfigurationError,
+    UnknownAgent,
+    UnknownFramework,
+    UnknownStrategy,
+)
+from agent_sessions.factory import AgentFactory, AgentInstance, Framework
+from agent_sessions.keys import SessionKey
+from agent_sessions.lifecycle import CleanupReport, LifecyclePolicy
+from agent_sessions.models import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ExecuteAgentCommand,
+    ExecutionResult,
+    InstanceEvent,
+    ManagerStats,
+    SessionStats,
+)
+from agent_sessions.strategies import SessionStrategy
+
+__all__ = ["EndReport", "OverlapPolicy", "SessionManager"]
+
+logger = logging.getLogger("agent_sessions")
+
+OverlapPolicy = Literal["enqueue", "reject"]
+"""What a turn does when its session is mid-turn: wait its turn (FIFO), or raise ``SessionBusy``."""
+
+_E = Entry[AgentInstance]
+
+
+class EndReport(BaseModel):
+    """What ``end_session`` did. True when anything was ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: SessionKey
+    unloaded: bool
+    """A live instance was destroyed."""
+    deleted: dict[str, int] = Field(default_factory=dict)
+    """Persisted items deleted, by kind (empty without a store)."""
+
+    def __bool__(self) -> bool:
+        return self.unloaded or any(self.deleted.values())
+
+
+class SessionManager:
+    """Runs turns on per-session agent instances and manages their lifecycle.
+
+    One manager serves one framework. Use it as ``async with manager:`` to run the background
+    sweeper and to destroy every instance on exit; without it, call ``cleanup_inactive()`` and
+    ``aclose()`` yourself.
+
+    Args:
+        framework: a registered framework's name, or a :class:`~agent_sessions.Framework`.
+        strategy: ``"shared"``, ``"per_session"``, a plugin's strategy name, or a strategy object.
+        lifecycle: when instances are unloaded; defaults to :class:`LifecyclePolicy()`.
+        clock: zero-argument callable returning seconds; all stats timestamps come from it.
+        framework_settings: passed to ``Framework.create_agent_factory``.
+        overlap: ``"enqueue"`` (default) queues a session's turns; ``"reject"`` raises
+            :class:`~agent_sessions.SessionBusy` when one is in flight.
+        plugins: extra plugin objects (lifecycle hook observers, frameworks, strategies).
+        agents: agent definitions to register at once.
+
+    Raises:
+        UnknownFramework, UnknownStrategy: the name is not registered; the error lists those that
+            are.
+        ConfigurationError: any other bad argument.
+    """
+
+    def __init__(
+        self,
+        framework: str | Framework,
+        strategy: str | SessionStrategy = "per_session",
+        lifecycle: LifecyclePolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        framework_settings: Mapping[str, Any] | None = None,
+        overlap: OverlapPolicy = "enqueue",
+        plugins: Iterable[object] = (),
+        agents: Iterable[AgentDefinition] = (),
+    ) -> None:
+        if overlap not in ("enqueue", "reject"):
+            raise ConfigurationError(f"overlap must be 'enqueue' or 'reject', not {overlap!r}")
+        if not callable(clock):
+            raise ConfigurationError(f"clock must be a zero-argument callable, not {clock!r}")
+        if lifecycle is not None and not isinstance(lifecycle, LifecyclePolicy):
+            raise ConfigurationError(f"lifecycle must be a LifecyclePolicy, not {lifecycle!r}")
+        self._plugins = Plugins(plugins)
+        self.framework: Framework = self._resolve_framework(framework)
+        self.strategy: SessionStrategy = self._resolve_strategy(strategy)
+        self.lifecycle: LifecyclePolicy = lifecycle or LifecyclePolicy()
+        self.overlap: OverlapPolicy = overlap
+        self._reject = overlap == "reject"
+        self._clock = clock
+        self._factory: AgentFactory = self.framework.create_agent_factory(
+            dict(framework_settings or {})
+        )
+        self._registry = Registry(self.lifecycle)
+        self._agents: dict[str, AgentDefinition] = {}
+        self._counts = dict.fromkeys(
+            ("created", "reused", "restored", "evicted", "expired", "ended", "failed"), 0
+        )
+        hooks = self._plugins.hooks
+        self._on_created = hooks["session_created"]
+        self._on_reused = hooks["session_reused"]
+        self._on_evicted = hooks["session_evicted"]
+        self._on_ended = hooks["session_ended"]
+        self._on_turn = hooks["turn_completed"]
+        self._sweeper: asyncio.Task[None] | None = None
+        for agent in agents:
+            self.register_agent(agent)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _resolve_framework(self, framework: str | Framework) -> Framework:
+        if isinstance(framework, str):
+            available = self._plugins.get_frameworks()
+            if framework not in available:
+                raise UnknownFramework(framework, available)
+            return available[framework]
+        if not callable(getattr(framework, "create_agent_factory", None)):
+            raise ConfigurationError(f"framework must be a name or a Framework, not {framework!r}")
+        return framework
+
+    def _resolve_strategy(self, strategy: str | SessionStrategy) -> SessionStrategy:
+        if isinstance(strategy, str):
+            available = self._plugins.get_strategies()
+            if strategy not in available:
+                raise UnknownStrategy(strategy, available)
+            found = available[strategy]
+        elif isinstance(strategy, SessionStrategy):
+            found = strategy
+        else:
+            raise ConfigurationError(f"strategy must be a name or a strategy, not {strategy!r}")
+        if found.persistent:
+            raise ConfigurationError(
+                f"strategy {found.name!r} persists sessions and needs a session store"
+            )
+        return found
+
+    @property
+    def plugins(self) -> Plugins:
+        """This manager's plugins (frameworks, strategies, hook observers)."""
+        return self._plugins
+
+    def register_agent(self, agent: AgentDefinition) -> None:
+        """Add ``agent`` to the catalog, or replace its definition.
+
+        A replaced definition applies to sessions created from now on; live instances keep the
+        definition they were built from until they are unloaded.
+        """
+        if not isinstance(agent, AgentDefinition):
+            raise ConfigurationError(f"register_agent takes an AgentDefinition, not {agent!r}")
+        self._agents[agent.id] = agent
+
+    @property
+    def agents(self) -> Mapping[str, AgentDefinition]:
+        """The catalog, by agent id (read-only)."""
+        return MappingProxyType(self._agents)
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def execute(self, command: ExecuteAgentCommand) -> ExecutionResult:
+        """Run one turn on the session's instance, creating it on first use.
+
+        Raises:
+            UnknownAgent: the agent id is not registered.
+            InvalidSessionKey: an id cannot name a session.
+            SessionBusy: a turn is in flight and the overlap policy is ``reject``.
+            CapacityExceeded: ``max_active`` instances are all mid-turn.
+            AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
+            Whatever the instance's ``ainvoke`` raises; the instance stays live.
+        """
+        agent = self._agents.get(command.agent_id)
+        if agent is None:
+            raise UnknownAgent(command.agent_id, self._agents)
+        key = self.strategy.context_key(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent)
+        try:
+            clock = self._clock
+            started = clock()
+            try:
+                produced = list(await entry.instance.ainvoke(command.messages))
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            finished = clock()
+            entry.record_turn(started, finished, len(command.messages) + len(produced))
+            self._registry.index.touch(key)
+            stats = entry.stats()
+        finally:
+            entry.leave()
+        if self._on_turn.active:
+            self._on_turn(
+                key=key,
+                messages=produced,
+                duration=finished - started,
+                stats=stats,
+                instance_event=event,
+            )
+        return ExecutionResult.model_construct(
+            session_key=key, messages=produced, instance_event=event, stats=stats
+        )
+
+    async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
+        """The live entry for ``key``, its turn gate held, and how it was found."""
+        while True:
+            entry = self._registry.index.get(key)
+            created = False
+            if entry is None:
+                entry, created = await self._registry.get_or_create(
+                    key, lambda: self._create(key, agent)
+                )
+            if not entry.try_enter():
+                await entry.enter(reject=self._reject)
+            if entry.closed:  # unloaded while we waited: start again with a fresh instance
+                entry.leave()
+                continue
+            if created:
+                return entry, "created"
+            self._counts["reused"] += 1
+            logger.debug("reusing session agent %s", key)
+            if self._on_reused.active:
+                self._on_reused(key=key, stats=entry.stats())
+            return entry, "reused"
+
+    async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
+        await self._make_room(key)
+        request = AgentCreateRequest.for_session(agent, key)
+        logger.info("creating session agent %s", key)
+        try:
+            instance = await self._factory.create_agent(request)
+        except AgentSessionsError:
+            self._counts["failed"] += 1
+            raise
+        except Exception as exc:
+            self._counts["failed"] += 1
+            raise AgentCreationFailed(key, exc) from exc
+        entry: _E = Entry(key, instance, self._clock())
+        self._counts["created"] += 1
+        if self._on_created.active:
+            self._on_created(key=key, instance=instance, stats=entry.stats())
+        return entry
+
+    async def _make_room(self, key: SessionKey) -> None:
+        """Evict least-recently-used idle instances until this creation fits in max_active."""
+        limit = self.lifecycle.max_active
+        if limit is None:
+            return
+        index = self._registry.index
+        # This creation is already counted in `creating`, so it holds its own slot.
+        while len(index) + self._registry.creating > limit:
+            victim = index.lru_idle()
+            if victim is None:
+                raise CapacityExceeded(key, limit)
+            self._detach(*victim)
+            await self._destroy(victim[1], "capacity")
+
+    # -- unloading ----------------------------------------------------------------------------
+
+    def _detach(self, key: SessionKey, entry: _E) -> None:
+        """Take ``entry`` out of the registry at once, so no new turn can reach it."""
+        self._registry.index.discard(key)
+        entry.closed = True
+
+    async def _destroy(self, entry: _E, reason: str) -> str | None:
+        """Destroy a detached entry's instance; return the error text if the adapter raised."""
+        counter = "expired" if reason in ("idle", "lifetime") else "evicted"
+        if reason == "ended":
+            counter = "ended"
+        self._counts[counter] += 1
+        error = None
+        try:
+            await self._factory.destroy_agent(entry.instance)
+        except Exception as exc:
+            error = repr(exc)
+            logger.warning("destroy_agent failed for %s (%s): %r", entry.key, reason, exc)
+        else:
+            logger.info("unloaded session agent %s (%s)", entry.key, reason)
+        if reason == "ended":
+            if self._on_ended.active:
+                self._on_ended(key=entry.key, stats=entry.stats())
+        elif self._on_evicted.active:
+            self._on_evicted(key=entry.key, reason=reason, stats=entry.stats())
+        return error
+
+    async def _unload(self, key: SessionKey, reason: str) -> bool:
+        """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it."""
+        await self._registry.wait_created(key)
+        entry = self._registry.index.get(key)
+        if entry is None:
+            return False
+        await entry.enter(reject=False)
+        try:
+            if entry.closed:
+                return False
+            self._detach(key, entry)
+        finally:
+            entry.leave()  # queued turns see `closed` and start a fresh instance
+        await self._destroy(entry, reason)
+        return True
+
+    async def end_session(
+        self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
+    ) -> EndReport:
+        """End a session: wait for its turn in flight, destroy its instance, forget it.
+
+        Under the ``shared`` strategy sessions have no instance of their own, so ending one
+        unloads nothing; ``end_session(agent_id)`` ends the agent-level instance.
+        """
+        key = self.strategy.context_key(agent_id, session_id, namespace)
+        if session_id is not None and key.session_id is None:
+            return EndReport(key=key, unloaded=False)
+        unloaded = await self._unload(key, "ended")
+        if not unloaded and self._on_ended.active:
+            self._on_ended(key=key, stats=None)
+        return EndReport(key=key, unloaded=unloaded)
+
+    async def evict(self, key: SessionKey | str) -> bool:
+        """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
+        return await self._unload(_as_key(key), "evicted")
+
+    async def cleanup_inactive(self) -> CleanupReport:
+        """Unload instances idle past ``idle_timeout`` or older than ``max_lifetime``.
+
+        Costs O(expired + mid-turn) rather than O(live); never touches an instance mid-turn; a
+        failing ``destroy_agent`` is logged, reported, and does not stop the rest.
+        """
+        victims, skipped = self._registry.index.expired(self._clock())
+        for key, entry, _ in victims:
+            self._detach(key, entry)
+        idle: list[SessionKey] = []
+        lifetime: list[SessionKey] = []
+        failed: dict[str, str] = {}
+        for key, entry, reason in victims:
+            (idle if reason == "idle" else lifetime).append(key)
+            error = await self._destroy(entry, reason)
+            if error is not None:
+                failed[str(key)] = error
+        if victims:
+            logger.info("cleaned up %d inactive session agents", len(victims))
+        return CleanupReport(
+            expired_idle=idle, expired_lifetime=lifetime, skipped_busy=skipped, failed=failed
+        )
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def get_agent(self, key: SessionKey | str) -> AgentInstance | None:
+        """The live instance for ``key``, or ``None``. Does not count as activity."""
+        entry = self._registry.index.get(_as_key(key))
+        return None if entry is None else entry.instance
+
+    def list_agents(self) -> list[SessionKey]:
+        """Keys of the live instances, least recently used first."""
+        return self._registry.index.keys()
+
+    def session_stats(self, key: SessionKey | str) -> SessionStats | None:
+        """Analytics of a live session, or ``None`` if it is not loaded."""
+        entry = self._registry.index.get(_as_key(key))
+        return None if entry is None else entry.stats()
+
+    def stats(self) -> ManagerStats:
+        """Counters since construction and the number of live instances."""
+        return ManagerStats(**self._counts, active=len(self._registry.index))
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SessionManager:
+        interval = self.lifecycle.sweep_interval
+        if interval is not None and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(interval))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _sweep_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.cleanup_inactive()
+            except Exception:
+                logger.exception("session sweep failed; will retry in %s s", interval)
+
+    async def aclose(self) -> None:
+        """Stop the sweeper, let turns in flight finish, and destroy every instance."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.wait([sweeper])  # never re-raises, so our own cancellation propagates
+        while len(self._registry.index) or self._registry.creating:
+            await self._registry.wait_all_created()
+            for key in list(self._registry.index.keys()):
+                await self._unload(key, "shutdown")
+
+
+def _as_key(key: SessionKey | str) -> SessionKey:
+    return key if isinstance(key, SessionKey) else SessionKey.parse(key)

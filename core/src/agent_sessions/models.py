@@ -1,0 +1,190 @@
+"""The data that crosses the public API: agents, messages, commands, results and statistics.
+
+All are pydantic v2 models. Inputs (``AgentDefinition``, ``ExecuteAgentCommand``) are validated;
+outputs the manager builds itself (``ExecutionResult``, ``SessionStats``) are constructed without
+re-validation on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent_sessions.keys import SessionKey, _check
+
+__all__ = [
+    "AgentCreateRequest",
+    "AgentDefinition",
+    "ChatMessage",
+    "ExecuteAgentCommand",
+    "ExecutionResult",
+    "InstanceEvent",
+    "ManagerStats",
+    "Role",
+    "SessionStats",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+"""Who wrote a message."""
+
+InstanceEvent = Literal["created", "reused", "restored"]
+"""How a turn found its instance: made now, found live, or rebuilt from persisted state."""
+
+
+class ChatMessage(BaseModel):
+    """One message of a conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+    name: str | None = None
+    """The tool's name for ``role="tool"``, or a participant's name."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Adapter-specific extras (tool calls, ids); JSON-able."""
+
+    @classmethod
+    def user(cls, content: str, **extra: Any) -> ChatMessage:
+        """A message from the user."""
+        return cls(role="user", content=content, **extra)
+
+    @classmethod
+    def assistant(cls, content: str, **extra: Any) -> ChatMessage:
+        """A message from the agent."""
+        return cls(role="assistant", content=content, **extra)
+
+    @classmethod
+    def system(cls, content: str, **extra: Any) -> ChatMessage:
+        """A system instruction."""
+        return cls(role="system", content=content, **extra)
+
+    @classmethod
+    def tool(cls, content: str, name: str, **extra: Any) -> ChatMessage:
+        """A tool's result."""
+        return cls(role="tool", content=content, name=name, **extra)
+
+    # The seed's spelling, kept so its examples run unchanged.
+    @classmethod
+    def create_user_message(cls, content: str) -> ChatMessage:
+        """Alias of :meth:`user`, the seed design's name."""
+        return cls.user(content)
+
+
+class AgentDefinition(BaseModel):
+    """An agent in the catalog: what to build when one of its sessions needs an instance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    template_id: str
+    template_version: str = "1"
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        _check("agent_id", value, optional=False)
+        return value
+
+
+class AgentCreateRequest(BaseModel):
+    """What the manager asks an :class:`~agent_sessions.AgentFactory` to build.
+
+    ``id`` is the session key's string form (``customer-service-bot#session-abc-123``);
+    ``metadata`` is the definition's metadata plus ``session_id``, ``base_agent_id`` and
+    ``created_for_session``, as in the seed design.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    key: SessionKey
+    name: str
+    template_id: str
+    template_version: str
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def for_session(cls, agent: AgentDefinition, key: SessionKey) -> AgentCreateRequest:
+        """The request for ``agent``'s instance named ``key``."""
+        session_id = key.session_id
+        name = agent.name if session_id is None else f"{agent.name} (Session: {session_id[:8]})"
+        return cls(
+            id=str(key),
+            key=key,
+            name=name,
+            template_id=agent.template_id,
+            template_version=agent.template_version,
+            configuration=dict(agent.configuration),
+            metadata={
+                **agent.metadata,
+                "session_id": session_id,
+                "base_agent_id": agent.id,
+                "created_for_session": session_id is not None,
+            },
+        )
+
+
+class ExecuteAgentCommand(BaseModel):
+    """One turn: new messages for ``agent_id`` in ``session_id``.
+
+    ``session_id=None`` runs on the agent-level instance, as the seed's fallback does.
+    ``principal`` namespaces the session, so two principals' equal session ids never meet.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent_id: str
+    session_id: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    principal: str | None = None
+
+
+class SessionStats(BaseModel):
+    """Analytics of one session, as of the end of its latest turn. Times are the manager's clock."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_count: int
+    """Messages in and out across all turns."""
+    turn_count: int
+    created_at: float
+    last_activity: float
+    duration: float
+    """``last_activity - created_at``, in seconds."""
+    response_time_mean: float | None
+    """Mean seconds per turn, or ``None`` before the first turn."""
+    response_time_p95: float | None
+    """95th percentile of seconds per turn over the latest turns (see ``docs/concepts.md``)."""
+
+
+class ExecutionResult(BaseModel):
+    """What one turn produced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_key: SessionKey
+    messages: list[ChatMessage]
+    """The messages the agent produced in this turn, in order."""
+    instance_event: InstanceEvent
+    stats: SessionStats
+
+
+class ManagerStats(BaseModel):
+    """Manager-wide counters since construction, and the active gauge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    created: int
+    reused: int
+    restored: int
+    evicted: int
+    expired: int
+    ended: int
+    failed: int
+    """Turns or creations that raised."""
+    active: int

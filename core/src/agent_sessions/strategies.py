@@ -1,0 +1,68 @@
+"""Session strategies: which instance a turn runs on, and whether its state outlives it.
+
+A strategy is a small policy object, registered by name through the ``register_strategies`` hook
+like any plugin's. It decides the :class:`~agent_sessions.SessionKey` of a turn; the manager does
+the rest. ``persistent = True`` tells the manager to load and save the session through its
+``SessionStore`` (the ``persisted`` strategy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, Protocol, runtime_checkable
+
+from agent_sessions.hookspecs import hookimpl
+from agent_sessions.keys import SessionKey
+
+__all__ = ["PerSessionStrategy", "SessionStrategy", "SharedStrategy"]
+
+
+@runtime_checkable
+class SessionStrategy(Protocol):
+    """How turns map to instances."""
+
+    name: ClassVar[str]
+    persistent: ClassVar[bool]
+    """True when session state must survive its instance (restored from a store)."""
+
+    def context_key(
+        self, agent_id: str, session_id: str | None, namespace: str | None
+    ) -> SessionKey:
+        """The key of the instance that runs this turn. Raises ``InvalidSessionKey``."""
+        ...
+
+
+class SharedStrategy:
+    """One instance per agent, whatever the session: simple and cheap, but every session's
+    messages land in one context. Right for stateless agents."""
+
+    name: ClassVar[str] = "shared"
+    persistent: ClassVar[bool] = False
+
+    def context_key(
+        self, agent_id: str, session_id: str | None, namespace: str | None
+    ) -> SessionKey:
+        """``agent_id`` (in its namespace) alone; the session id is validated, then ignored."""
+        if session_id is not None:
+            SessionKey(agent_id, session_id, namespace)  # reject bad ids here too
+        return SessionKey(agent_id, None, namespace)
+
+
+class PerSessionStrategy:
+    """One instance per ``agent#session``, in memory: isolated contexts, lost on eviction."""
+
+    name: ClassVar[str] = "per_session"
+    persistent: ClassVar[bool] = False
+
+    def context_key(
+        self, agent_id: str, session_id: str | None, namespace: str | None
+    ) -> SessionKey:
+        """``agent_id#session_id``; without a session id, the agent-level instance."""
+        return SessionKey(agent_id, session_id, namespace)
+
+
+@hookimpl
+def register_strategies(register: Callable[[SessionStrategy], None]) -> None:
+    """The built-in strategies, registered through the same hook as a plugin's."""
+    register(SharedStrategy())
+    register(PerSessionStrategy())
