@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 
-SOURCES := core/src adapters/stub/src
+SOURCES := core/src adapters/stub/src adapters/langgraph/src
 
 .PHONY: setup demo test lint typecheck pytest bench soak clean
 

@@ -15,6 +15,7 @@ from agent_sessions.errors import (
     UnknownAgent,
     UnknownFramework,
     UnknownStrategy,
+    UnknownTemplate,
 )
 from agent_sessions.factory import (
     AgentFactory,
@@ -22,6 +23,7 @@ from agent_sessions.factory import (
     Framework,
     Persistence,
     SupportsSnapshot,
+    SupportsStream,
 )
 from agent_sessions.hookspecs import hookimpl
 from agent_sessions.keys import MAX_ID_LENGTH, SessionKey
@@ -39,6 +41,7 @@ from agent_sessions.models import (
     SessionStats,
 )
 from agent_sessions.strategies import PerSessionStrategy, SessionStrategy, SharedStrategy
+from agent_sessions.templates import AgentTemplate
 
 __version__ = "0.1.0"
 
@@ -50,6 +53,7 @@ __all__ = [
     "AgentFactory",
     "AgentInstance",
     "AgentSessionsError",
+    "AgentTemplate",
     "CapacityExceeded",
     "ChatMessage",
     "CleanupReport",
@@ -74,9 +78,11 @@ __all__ = [
     "SessionStrategy",
     "SharedStrategy",
     "SupportsSnapshot",
+    "SupportsStream",
     "UnknownAgent",
     "UnknownFramework",
     "UnknownStrategy",
+    "UnknownTemplate",
     "__version__",
     "hookimpl",
 ]

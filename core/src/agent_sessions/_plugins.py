@@ -21,6 +21,7 @@ from agent_sessions import hookspecs, strategies
 from agent_sessions.errors import ConfigurationError
 from agent_sessions.factory import Framework
 from agent_sessions.strategies import SessionStrategy
+from agent_sessions.templates import AgentTemplate
 
 __all__ = ["LOAD_PLUGINS_ENV", "LifecycleHooks", "Plugins"]
 
@@ -73,6 +74,7 @@ class Plugins:
         self.pm = pm
         self._frameworks: Mapping[str, Framework] | None = None
         self._strategies: Mapping[str, SessionStrategy] | None = None
+        self._templates: Mapping[tuple[str, str, str], AgentTemplate] | None = None
         self.hooks = {name: LifecycleHooks(name, getattr(pm.hook, name)) for name in _LIFECYCLE}
 
     @staticmethod
@@ -95,6 +97,7 @@ class Plugins:
         self.pm.register(plugin, name=name)
         self.pm.check_pending()
         self._frameworks = self._strategies = None
+        self._templates = None
         for hook in self.hooks.values():
             hook.refresh()
 
@@ -126,6 +129,37 @@ class Plugins:
         if self._strategies is None:
             self._strategies = MappingProxyType(self._collect("register_strategies", "strategy"))
         return self._strategies
+
+    def all_templates(self) -> list[AgentTemplate]:
+        """Every registered template, for every framework."""
+        if self._templates is None:
+            found: dict[tuple[str, str, str], AgentTemplate] = {}
+
+            def register(template: Any) -> None:
+                if not isinstance(template, AgentTemplate):
+                    raise ConfigurationError(
+                        f"register_templates takes an AgentTemplate, not {template!r}"
+                    )
+                triple = (template.framework, template.template_id, template.version)
+                if triple in found and found[triple] is not template:
+                    raise ConfigurationError(
+                        f"two plugins register the {template.framework} template {template.ref}"
+                    )
+                found[triple] = template
+
+            self.pm.hook.register_templates(register=register)
+            self._templates = MappingProxyType(found)
+        return list(self._templates.values())
+
+    def get_templates(self, framework: str) -> Mapping[tuple[str, str], AgentTemplate]:
+        """``framework``'s registered templates by ``(template_id, version)``."""
+        return MappingProxyType(
+            {
+                (t.template_id, t.version): t
+                for t in self.all_templates()
+                if t.framework == framework
+            }
+        )
 
     def distributions(self) -> dict[str, str]:
         """Plugin name -> ``distribution==version`` for those loaded from entry points."""

@@ -111,7 +111,9 @@ class Entry(Generic[InstanceT]):
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # we were handed the gate as we were cancelled: pass it on
-            else:
+            elif self.waiters is not None and waiter in self.waiters:
+                # leave() may already have dropped our cancelled future (and the whole queue)
+                # between the cancellation and this task running.
                 self.waiters.remove(waiter)
             raise
 

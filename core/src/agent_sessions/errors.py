@@ -8,6 +8,7 @@ carries its context as attributes rather than only in the message::
     │   ├── InvalidSessionKey                   an id that cannot name a session (.field, .value)
     │   ├── UnknownFramework (LookupError)      .name, .available
     │   ├── UnknownStrategy (LookupError)       .name, .available
+    │   ├── UnknownTemplate (LookupError)       .name, .available ("id@version")
     │   └── UnknownAgent (LookupError)          .agent_id
     └── SessionError (RuntimeError)             a runtime failure of one session (.key)
         ├── SessionBusy                         a turn is in flight and the overlap policy rejects
@@ -33,6 +34,7 @@ __all__ = [
     "UnknownAgent",
     "UnknownFramework",
     "UnknownStrategy",
+    "UnknownTemplate",
 ]
 
 
@@ -78,6 +80,12 @@ class UnknownStrategy(_UnknownName):
     """No plugin registered a session strategy of this name."""
 
     kind = "strategy"
+
+
+class UnknownTemplate(_UnknownName):
+    """No plugin registered this ``template_id@version`` for the manager's framework."""
+
+    kind = "template"
 
 
 class UnknownAgent(ConfigurationError, LookupError):

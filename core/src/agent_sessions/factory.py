@@ -4,14 +4,15 @@ A plugin registers a :class:`Framework`; the manager asks it once for an :class:
 the factory builds and destroys :class:`AgentInstance` objects, one per session key. The manager
 owns the registry of live instances, so adapters never keep their own ``active_agents``.
 
-An optional ability is a plain method an instance may have, declared by the framework's
-capability attributes and described by a runtime-checkable protocol: :class:`SupportsSnapshot`
-(``snapshot`` / ``restore``, required when ``persistence="snapshot"``).
+Optional abilities are plain methods an instance may have, described by runtime-checkable
+protocols: :class:`SupportsStream` (``astream``; without it ``SessionManager.stream`` yields each
+whole message once) and :class:`SupportsSnapshot` (``snapshot`` / ``restore``, required when
+``persistence="snapshot"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from agent_sessions.keys import SessionKey
@@ -23,6 +24,7 @@ __all__ = [
     "Framework",
     "Persistence",
     "SupportsSnapshot",
+    "SupportsStream",
 ]
 
 Persistence = Literal["native", "snapshot"]
@@ -41,6 +43,21 @@ class AgentInstance(Protocol):
 
     async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         """Run one turn on the new ``messages``; return only the messages the agent produced."""
+        ...
+
+
+@runtime_checkable
+class SupportsStream(Protocol):
+    """An instance that can stream a turn."""
+
+    def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
+        """Yield the turn's output in chunks as it is produced.
+
+        A chunk is a ``ChatMessage`` holding a piece of one output message; ``metadata["index"]``
+        (default 0) says which message of the turn it belongs to, and the pieces of a message
+        concatenate to its content. If the consumer stops early, the instance must be left as if
+        the turn had not happened.
+        """
         ...
 
 
@@ -86,6 +103,9 @@ class Framework:
     persistence: ClassVar[Persistence | None] = None
     """``"native"``: the framework persists its own state; ``"snapshot"``: its instances
     implement :class:`SupportsSnapshot` and the core stores the snapshot; ``None``: in memory."""
+    uses_templates: ClassVar[bool] = False
+    """True when agents name registered templates: the manager checks ``template_id`` and
+    ``template_version`` at ``register_agent`` and passes the template in the request."""
 
     def create_agent_factory(self, settings: Mapping[str, Any]) -> AgentFactory:
         """Make the factory the manager will use; ``settings`` are the manager's

@@ -43,6 +43,14 @@ def register_strategies(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_templates(register: Callable[[Any], None]) -> None:
+    """Register agent templates: call ``register(template)`` with an
+    :class:`~agent_sessions.AgentTemplate` for each ``(framework, template_id, version)``.
+    A repeated triple raises ``ConfigurationError``.
+    """
+
+
+@hookspec
 def session_created(key: SessionKey, instance: AgentInstance, stats: SessionStats) -> None:
     """A new instance was created for ``key`` and is about to run its first turn."""
 

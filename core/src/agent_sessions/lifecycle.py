@@ -53,12 +53,16 @@ class LifecyclePolicy(BaseModel):
         max_lifetime: float | timedelta | None = None,
         max_active: int | None = 10_000,
         sweep_interval: float | timedelta | None = 60.0,
+        **unknown: Any,
     ) -> None:
+        # pydantic routes model_validate() through this __init__ too; passing unknown fields on
+        # lets extra="forbid" reject them with a ValidationError rather than a TypeError.
         super().__init__(
             idle_timeout=idle_timeout,
             max_lifetime=max_lifetime,
             max_active=max_active,
             sweep_interval=sweep_interval,
+            **unknown,
         )
 
 

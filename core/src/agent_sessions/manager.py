@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
@@ -21,13 +22,15 @@ from agent_sessions.errors import (
     UnknownAgent,
     UnknownFramework,
     UnknownStrategy,
+    UnknownTemplate,
 )
-from agent_sessions.factory import AgentFactory, AgentInstance, Framework
+from agent_sessions.factory import AgentFactory, AgentInstance, Framework, SupportsStream
 from agent_sessions.keys import SessionKey
 from agent_sessions.lifecycle import CleanupReport, LifecyclePolicy
 from agent_sessions.models import (
     AgentCreateRequest,
     AgentDefinition,
+    ChatMessage,
     ExecuteAgentCommand,
     ExecutionResult,
     InstanceEvent,
@@ -115,6 +118,11 @@ class SessionManager:
         )
         self._registry = Registry(self.lifecycle)
         self._agents: dict[str, AgentDefinition] = {}
+        self._templates = (
+            self._plugins.get_templates(self.framework.name)
+            if getattr(self.framework, "uses_templates", False)
+            else None
+        )
         self._counts = dict.fromkeys(
             ("created", "reused", "restored", "evicted", "expired", "ended", "failed"), 0
         )
@@ -169,6 +177,13 @@ class SessionManager:
         """
         if not isinstance(agent, AgentDefinition):
             raise ConfigurationError(f"register_agent takes an AgentDefinition, not {agent!r}")
+        if self._templates is not None:
+            wanted = (agent.template_id, agent.template_version)
+            if wanted not in self._templates:
+                raise UnknownTemplate(
+                    f"{agent.template_id}@{agent.template_version}",
+                    (t.ref for t in self._templates.values()),
+                )
         self._agents[agent.id] = agent
 
     @property
@@ -195,30 +210,73 @@ class SessionManager:
         key = self.strategy.context_key(command.agent_id, command.session_id, command.principal)
         entry, event = await self._acquire(key, agent)
         try:
-            clock = self._clock
-            started = clock()
+            started = self._clock()
             try:
                 produced = list(await entry.instance.ainvoke(command.messages))
             except Exception:
                 self._counts["failed"] += 1
                 raise
-            finished = clock()
-            entry.record_turn(started, finished, len(command.messages) + len(produced))
-            self._registry.index.touch(key)
-            stats = entry.stats()
+            stats, duration = self._record(entry, started, len(command.messages), produced)
         finally:
             entry.leave()
         if self._on_turn.active:
             self._on_turn(
-                key=key,
-                messages=produced,
-                duration=finished - started,
-                stats=stats,
-                instance_event=event,
+                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
             )
         return ExecutionResult.model_construct(
             session_key=key, messages=produced, instance_event=event, stats=stats
         )
+
+    async def stream(self, command: ExecuteAgentCommand) -> AsyncIterator[ChatMessage]:
+        """Run one turn like :meth:`execute`, yielding its output in chunks as they come.
+
+        Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
+        belongs to. The turn counts (stats, ``turn_completed``) only when the stream completes; a
+        stream that fails or is abandoned leaves the session usable. The session's turn gate is
+        held until the generator finishes, so close an abandoned one promptly:
+        ``async with contextlib.aclosing(manager.stream(cmd)) as chunks: ...``.
+        Instances without ``astream`` yield each whole message as one chunk.
+        """
+        agent = self._agents.get(command.agent_id)
+        if agent is None:
+            raise UnknownAgent(command.agent_id, self._agents)
+        key = self.strategy.context_key(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent)
+        pieces: dict[int, tuple[ChatMessage, list[str]]] = {}
+        try:
+            started = self._clock()
+            try:
+                async with aclosing(_chunks(entry.instance, command.messages)) as chunks:
+                    async for chunk in chunks:
+                        index = chunk.metadata.get("index", 0)
+                        if index in pieces:
+                            pieces[index][1].append(chunk.content)
+                        else:
+                            pieces[index] = (chunk, [chunk.content])
+                        yield chunk
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            produced = [
+                first.model_copy(update={"content": "".join(texts)})
+                for first, texts in (pieces[i] for i in sorted(pieces))
+            ]
+            stats, duration = self._record(entry, started, len(command.messages), produced)
+        finally:
+            entry.leave()
+        if self._on_turn.active:
+            self._on_turn(
+                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
+            )
+
+    def _record(
+        self, entry: _E, started: float, received: int, produced: list[ChatMessage]
+    ) -> tuple[SessionStats, float]:
+        """Count a completed turn; the entry becomes the most recently used."""
+        finished = self._clock()
+        entry.record_turn(started, finished, received + len(produced))
+        self._registry.index.touch(entry.key)
+        return entry.stats(), finished - started
 
     async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
         """The live entry for ``key``, its turn gate held, and how it was found."""
@@ -244,7 +302,10 @@ class SessionManager:
 
     async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
         await self._make_room(key)
-        request = AgentCreateRequest.for_session(agent, key)
+        template = None
+        if self._templates is not None:
+            template = self._templates[(agent.template_id, agent.template_version)]
+        request = AgentCreateRequest.for_session(agent, key, template)
         logger.info("creating session agent %s", key)
         try:
             instance = await self._factory.create_agent(request)
@@ -415,6 +476,23 @@ class SessionManager:
             await self._registry.wait_all_created()
             for key in list(self._registry.index.keys()):
                 await self._unload(key, "shutdown")
+
+
+async def _chunks(
+    instance: AgentInstance, messages: Sequence[ChatMessage]
+) -> AsyncGenerator[ChatMessage, None]:
+    if isinstance(instance, SupportsStream):
+        chunks = instance.astream(messages)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            close = getattr(chunks, "aclose", None)  # an async generator: stop it now, not at GC
+            if close is not None:
+                await close()
+        return
+    for index, message in enumerate(await instance.ainvoke(messages)):
+        yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
 
 
 def _as_key(key: SessionKey | str) -> SessionKey:

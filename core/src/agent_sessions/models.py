@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent_sessions.keys import SessionKey, _check
+from agent_sessions.templates import AgentTemplate
 
 __all__ = [
     "AgentCreateRequest",
@@ -95,7 +96,8 @@ class AgentCreateRequest(BaseModel):
 
     ``id`` is the session key's string form (``customer-service-bot#session-abc-123``);
     ``metadata`` is the definition's metadata plus ``session_id``, ``base_agent_id`` and
-    ``created_for_session``, as in the seed design.
+    ``created_for_session``, as in the seed design. ``template`` is the registered template
+    when the framework ``uses_templates``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -107,9 +109,12 @@ class AgentCreateRequest(BaseModel):
     template_version: str
     configuration: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    template: AgentTemplate | None = None
 
     @classmethod
-    def for_session(cls, agent: AgentDefinition, key: SessionKey) -> AgentCreateRequest:
+    def for_session(
+        cls, agent: AgentDefinition, key: SessionKey, template: AgentTemplate | None = None
+    ) -> AgentCreateRequest:
         """The request for ``agent``'s instance named ``key``."""
         session_id = key.session_id
         name = agent.name if session_id is None else f"{agent.name} (Session: {session_id[:8]})"
@@ -126,6 +131,7 @@ class AgentCreateRequest(BaseModel):
                 "base_agent_id": agent.id,
                 "created_for_session": session_id is not None,
             },
+            template=template,
         )
 
 

@@ -9,6 +9,9 @@ Settings (``SessionManager(framework="stub", framework_settings={...})``):
 ``create_latency``, ``invoke_latency``, ``destroy_latency``
     seconds to ``asyncio.sleep`` in each call (default 0: no await at all).
 
+``astream`` yields the reply word by word; the history changes only when the last word has been
+taken, so an abandoned stream leaves the instance as it was.
+
 Faults, for reliability tests:
 
 * a user message containing ``!fail`` makes that turn raise :class:`StubFault`, leaving the
@@ -26,7 +29,7 @@ party's adapter would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -124,6 +127,22 @@ class StubAgent:
         reply = ChatMessage.assistant(f"echo #{self.user_messages}: {text}")
         self.history.append(reply)
         return [reply]
+
+    async def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
+        """The reply of :meth:`ainvoke`, word by word; the history changes only at the end."""
+        before, users = list(self.history), self.user_messages
+        (reply,) = await self.ainvoke(messages)
+        # ainvoke already recorded the turn; undo it until the last chunk has been taken.
+        after, users_after = self.history, self.user_messages
+        self.history, self.user_messages = before, users
+        words = reply.content.split(" ")
+        for i, word in enumerate(words):
+            if self.destroyed:
+                raise StubMisuse(f"instance {self.key} destroyed during a stream")
+            yield ChatMessage.assistant(
+                word if i == len(words) - 1 else word + " ", metadata={"index": 0}
+            )
+        self.history, self.user_messages = after, users_after
 
     def snapshot(self) -> dict[str, Any]:
         """The history as JSON-able data."""
