@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import pluggy
@@ -101,54 +101,63 @@ class Plugins:
         for hook in self.hooks.values():
             hook.refresh()
 
-    def _collect(self, hook: str, kind: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
+    def _collect(self, hook: str, kind: str, name_of: Callable[[Any], Any]) -> dict[Any, Any]:
+        """Call each implementation of a registration hook on its own, so that a clash can name
+        both plugins. Registration hooks run once per manager, off the hot path."""
+        found: dict[Any, tuple[str, Any]] = {}
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            plugin = _describe(impl.plugin)
 
-        def register(item: Any) -> None:
+            def register(item: Any, plugin: str = plugin) -> None:
+                name = name_of(item)
+                if name in found and found[name][1] is not item:
+                    raise ConfigurationError(
+                        f"two plugins register the {kind} {name!r}: {found[name][0]} and {plugin}"
+                    )
+                found[name] = (plugin, item)
+
+            impl.function(register=register)
+        return {name: item for name, (_, item) in found.items()}
+
+    def _named(self, kind: str) -> Callable[[Any], str]:
+        def name_of(item: Any) -> str:
             name = getattr(item, "name", None)
             if not isinstance(name, str) or not name:
                 raise ConfigurationError(f"a registered {kind} has no name: {item!r}")
-            if name in found and found[name] is not item:
-                raise ConfigurationError(
-                    f"two plugins register the {kind} {name!r}: "
-                    f"{type(found[name]).__module__} and {type(item).__module__}"
-                )
-            found[name] = item
+            return name
 
-        getattr(self.pm.hook, hook)(register=register)
-        return found
+        return name_of
 
     def get_frameworks(self) -> Mapping[str, Framework]:
         """Every registered framework by name."""
         if self._frameworks is None:
-            self._frameworks = MappingProxyType(self._collect("register_frameworks", "framework"))
+            self._frameworks = MappingProxyType(
+                self._collect("register_frameworks", "framework", self._named("framework"))
+            )
         return self._frameworks
 
     def get_strategies(self) -> Mapping[str, SessionStrategy]:
         """Every registered session strategy by name."""
         if self._strategies is None:
-            self._strategies = MappingProxyType(self._collect("register_strategies", "strategy"))
+            self._strategies = MappingProxyType(
+                self._collect("register_strategies", "strategy", self._named("strategy"))
+            )
         return self._strategies
 
     def all_templates(self) -> list[AgentTemplate]:
         """Every registered template, for every framework."""
         if self._templates is None:
-            found: dict[tuple[str, str, str], AgentTemplate] = {}
 
-            def register(template: Any) -> None:
+            def triple(template: Any) -> tuple[str, str, str]:
                 if not isinstance(template, AgentTemplate):
                     raise ConfigurationError(
                         f"register_templates takes an AgentTemplate, not {template!r}"
                     )
-                triple = (template.framework, template.template_id, template.version)
-                if triple in found and found[triple] is not template:
-                    raise ConfigurationError(
-                        f"two plugins register the {template.framework} template {template.ref}"
-                    )
-                found[triple] = template
+                return (template.framework, template.template_id, template.version)
 
-            self.pm.hook.register_templates(register=register)
-            self._templates = MappingProxyType(found)
+            self._templates = MappingProxyType(
+                self._collect("register_templates", "template", triple)
+            )
         return list(self._templates.values())
 
     def get_templates(self, framework: str) -> Mapping[tuple[str, str], AgentTemplate]:
@@ -167,3 +176,11 @@ class Plugins:
             self.pm.get_name(plugin) or repr(plugin): f"{dist.project_name}=={dist.version}"
             for plugin, dist in self.pm.list_plugin_distinfo()
         }
+
+
+def _describe(plugin: object) -> str:
+    """A plugin as errors name it: its module, or its class for a plugin object."""
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    kind = type(plugin)
+    return f"{kind.__module__}.{kind.__qualname__}"

@@ -133,6 +133,7 @@ class SessionManager:
         self._on_ended = hooks["session_ended"]
         self._on_turn = hooks["turn_completed"]
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweeping = False
         for agent in agents:
             self.register_agent(agent)
 
@@ -459,18 +460,26 @@ class SessionManager:
         await self.aclose()
 
     async def _sweep_forever(self, interval: float) -> None:
-        while True:
+        while self._sweeper is asyncio.current_task():
             await asyncio.sleep(interval)
+            self._sweeping = True
             try:
                 await self.cleanup_inactive()
             except Exception:
                 logger.exception("session sweep failed; will retry in %s s", interval)
+            finally:
+                self._sweeping = False
 
     async def aclose(self) -> None:
-        """Stop the sweeper, let turns in flight finish, and destroy every instance."""
+        """Stop the sweeper (a sweep in progress finishes), let turns in flight finish, and
+        destroy every instance."""
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
-            sweeper.cancel()
+            # A sweep in progress has already taken its victims out of the registry; cancelling
+            # it mid-destroy would strand them undestroyed. Cancel only a sleeping sweeper and
+            # let a running sweep finish (the loop then stops, as it is no longer our sweeper).
+            if not self._sweeping:
+                sweeper.cancel()
             await asyncio.wait([sweeper])  # never re-raises, so our own cancellation propagates
         while len(self._registry.index) or self._registry.creating:
             await self._registry.wait_all_created()

@@ -1,0 +1,255 @@
+"""The pydantic models: message constructors, commands, create requests, the lifecycle policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from agent_sessions import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ChatMessage,
+    ExecuteAgentCommand,
+    InvalidSessionKey,
+    LifecyclePolicy,
+    ManagerStats,
+    SessionKey,
+)
+
+# -- ChatMessage --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "role"),
+    [
+        (ChatMessage.user, "user"),
+        (ChatMessage.assistant, "assistant"),
+        (ChatMessage.system, "system"),
+        (ChatMessage.create_user_message, "user"),
+    ],
+)
+def test_message_constructors_set_the_role(make: object, role: str) -> None:
+    message = make("Hello")  # type: ignore[operator]
+    assert message.role == role
+    assert message.content == "Hello"
+    assert message.name is None
+    assert message.metadata == {}
+
+
+def test_tool_message_carries_the_tool_name() -> None:
+    message = ChatMessage.tool("42", name="calculator")
+    assert (message.role, message.content, message.name) == ("tool", "42", "calculator")
+
+
+def test_constructors_pass_extras_through() -> None:
+    message = ChatMessage.user("hi", name="alice", metadata={"id": 7})
+    assert message.name == "alice"
+    assert message.metadata == {"id": 7}
+
+
+def test_messages_are_frozen_and_strict() -> None:
+    message = ChatMessage.user("hi")
+    with pytest.raises(ValidationError):
+        message.content = "changed"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        ChatMessage(role="robot", content="hi")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        ChatMessage(role="user", content="hi", unknown=1)  # type: ignore[call-arg]
+
+
+def test_message_json_round_trip() -> None:
+    message = ChatMessage.tool("out", name="t", metadata={"call": [1, 2]})
+    assert ChatMessage.model_validate_json(message.model_dump_json()) == message
+
+
+# -- ExecuteAgentCommand ------------------------------------------------------------------------
+
+
+def test_command_needs_at_least_one_message() -> None:
+    with pytest.raises(ValidationError, match="messages"):
+        ExecuteAgentCommand(agent_id="bot", session_id="s", messages=[])
+    with pytest.raises(ValidationError):
+        ExecuteAgentCommand(agent_id="bot", session_id="s")  # type: ignore[call-arg]
+
+
+def test_command_defaults() -> None:
+    command = ExecuteAgentCommand(agent_id="bot", messages=[ChatMessage.user("hi")])
+    assert command.session_id is None
+    assert command.principal is None
+    assert command.messages == [ChatMessage.user("hi")]
+
+
+def test_command_rejects_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        ExecuteAgentCommand(
+            agent_id="bot",
+            messages=[ChatMessage.user("hi")],
+            sesion_id="typo",  # type: ignore[call-arg]
+        )
+
+
+# -- AgentDefinition / AgentCreateRequest -------------------------------------------------------
+
+
+def _agent(**extra: object) -> AgentDefinition:
+    fields: dict[str, object] = {
+        "id": "customer-service-bot",
+        "name": "Customer service",
+        "template_id": "echo",
+        "template_version": "3",
+        "configuration": {"temperature": 0},
+        "metadata": {"team": "support"},
+    }
+    fields.update(extra)
+    return AgentDefinition(**fields)  # type: ignore[arg-type]
+
+
+def test_agent_definition_validates_its_id() -> None:
+    with pytest.raises(ValidationError) as info:
+        _agent(id="bad\x00id")
+    assert isinstance(info.value.errors()[0]["ctx"]["error"], InvalidSessionKey)
+    with pytest.raises(ValidationError):
+        _agent(id="")
+    assert AgentDefinition(id="a", name="A", template_id="t").template_version == "1"
+
+
+def test_create_request_for_a_session() -> None:
+    agent = _agent()
+    key = SessionKey("customer-service-bot", "session-abc-123")
+    request = AgentCreateRequest.for_session(agent, key)
+    assert request.id == "customer-service-bot#session-abc-123"
+    assert request.key == key
+    assert request.name == "Customer service (Session: session-)"
+    assert request.template_id == "echo"
+    assert request.template_version == "3"
+    assert request.configuration == {"temperature": 0}
+    assert request.metadata == {
+        "team": "support",
+        "session_id": "session-abc-123",
+        "base_agent_id": "customer-service-bot",
+        "created_for_session": True,
+    }
+
+
+def test_create_request_name_uses_the_first_eight_characters() -> None:
+    request = AgentCreateRequest.for_session(_agent(), SessionKey("customer-service-bot", "ab"))
+    assert request.name == "Customer service (Session: ab)"
+
+
+def test_create_request_without_a_session() -> None:
+    request = AgentCreateRequest.for_session(_agent(), SessionKey("customer-service-bot"))
+    assert request.id == "customer-service-bot"
+    assert request.name == "Customer service"
+    assert request.metadata["session_id"] is None
+    assert request.metadata["created_for_session"] is False
+    assert request.metadata["base_agent_id"] == "customer-service-bot"
+
+
+def test_create_request_escapes_the_id_and_copies_configuration() -> None:
+    agent = _agent()
+    request = AgentCreateRequest.for_session(agent, SessionKey("customer-service-bot", "a#b"))
+    assert request.id == "customer-service-bot#a\\#b"
+    assert SessionKey.parse(request.id) == request.key
+    request.configuration["temperature"] = 1
+    assert agent.configuration == {"temperature": 0}  # the catalog entry is not aliased
+
+
+def test_session_metadata_overrides_a_clashing_definition_key() -> None:
+    agent = _agent(metadata={"session_id": "spoofed", "base_agent_id": "other"})
+    request = AgentCreateRequest.for_session(agent, SessionKey("customer-service-bot", "real"))
+    assert request.metadata["session_id"] == "real"
+    assert request.metadata["base_agent_id"] == "customer-service-bot"
+
+
+# -- LifecyclePolicy ----------------------------------------------------------------------------
+
+
+def test_policy_defaults() -> None:
+    policy = LifecyclePolicy()
+    assert policy.idle_timeout == 1800.0
+    assert policy.max_lifetime is None
+    assert policy.max_active == 10_000
+    assert policy.sweep_interval == 60.0
+
+
+def test_policy_accepts_timedelta_as_seconds() -> None:
+    policy = LifecyclePolicy(
+        idle_timeout=timedelta(minutes=30),
+        max_lifetime=timedelta(hours=2),
+        sweep_interval=timedelta(milliseconds=500),
+    )
+    assert policy.idle_timeout == 1800.0
+    assert policy.max_lifetime == 7200.0
+    assert policy.sweep_interval == 0.5
+
+
+def test_policy_accepts_none_to_switch_limits_off() -> None:
+    policy = LifecyclePolicy(
+        idle_timeout=None, max_lifetime=None, max_active=None, sweep_interval=None
+    )
+    assert (policy.idle_timeout, policy.max_active, policy.sweep_interval) == (None, None, None)
+
+
+@pytest.mark.parametrize("field", ["idle_timeout", "max_lifetime", "sweep_interval"])
+@pytest.mark.parametrize("value", [0, -1, -0.5, timedelta(0), timedelta(seconds=-5)])
+def test_policy_rejects_non_positive_durations(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        LifecyclePolicy(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, -3])
+def test_policy_rejects_non_positive_max_active(value: int) -> None:
+    with pytest.raises(ValidationError, match="max_active"):
+        LifecyclePolicy(max_active=value)
+
+
+def test_policy_rejects_unknown_fields_with_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="max_idle"):
+        LifecyclePolicy(idle_timeout=1, max_idle=5)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="max_idle"):
+        LifecyclePolicy.model_validate({"idle_timeout": 1, "max_idle": 5})
+
+    class ServerConfig(BaseModel):  # e.g. a request body or a config file section
+        lifecycle: LifecyclePolicy
+
+    with pytest.raises(ValidationError, match="max_idle"):
+        ServerConfig.model_validate({"lifecycle": {"max_idle": 5}})
+    assert ServerConfig.model_validate({"lifecycle": {"idle_timeout": 3}}).lifecycle == (
+        LifecyclePolicy(idle_timeout=3)
+    )
+
+
+def test_policy_takes_positional_arguments() -> None:
+    assert LifecyclePolicy(10, 20, 5, 1) == LifecyclePolicy(
+        idle_timeout=10, max_lifetime=20, max_active=5, sweep_interval=1
+    )
+
+
+def test_policy_is_frozen() -> None:
+    policy = LifecyclePolicy(idle_timeout=5)
+    with pytest.raises(ValidationError):
+        policy.idle_timeout = 10  # type: ignore[misc]
+
+
+def test_policy_validates_from_data_like_its_constructor() -> None:
+    assert LifecyclePolicy.model_validate({"idle_timeout": 5}) == LifecyclePolicy(idle_timeout=5)
+    with pytest.raises(ValidationError):
+        LifecyclePolicy.model_validate({"idle_timeout": 0})
+
+
+# -- ManagerStats ------------------------------------------------------------------------------
+
+
+def test_manager_stats_fields() -> None:
+    assert set(ManagerStats.model_fields) == {
+        "created",
+        "reused",
+        "restored",
+        "evicted",
+        "expired",
+        "ended",
+        "failed",
+        "active",
+    }
