@@ -256,7 +256,9 @@ class LangGraphFramework(Framework):
     """The ``langgraph`` framework: templates are ``StateGraph`` builders."""
 
     name: ClassVar[str] = "langgraph"
-    native_sessions: ClassVar[bool] = True
+    # The context lives in the instance (or its checkpointer thread, deleted on destroy), so a
+    # recreated instance starts fresh, as the conformance suite checks.
+    native_sessions: ClassVar[bool] = False
     persistence: ClassVar[Persistence | None] = None
     uses_templates: ClassVar[bool] = True
 
