@@ -186,7 +186,9 @@ def test_bad_arguments_raise_configuration_error(
         make_manager(**overrides)
 
 
-def test_a_persistent_strategy_needs_a_store(make_manager: Make) -> None:
+def test_a_persistent_strategy_takes_the_default_store_and_needs_persistence(
+    make_manager: Make, controlled: ControlledFramework
+) -> None:
     class Persisted:
         name: ClassVar[str] = "persisted-test"
         persistent: ClassVar[bool] = True
@@ -194,8 +196,12 @@ def test_a_persistent_strategy_needs_a_store(make_manager: Make) -> None:
         def context_key(self, agent_id: str, session_id: str | None, namespace: str | None):  # type: ignore[no-untyped-def]
             return SessionKey(agent_id, session_id, namespace)
 
-    with pytest.raises(ConfigurationError, match="store"):
-        make_manager(strategy=Persisted())
+    manager = make_manager(strategy=Persisted())  # the stub persists by snapshot
+    assert repr(manager.store) == "SQLiteStore('.agent-sessions/sessions.db', synchronous='FULL')"
+    with pytest.raises(ConfigurationError, match="declares no persistence"):
+        make_manager(strategy=Persisted(), framework=controlled)
+    with pytest.raises(ConfigurationError, match="store= applies to the persisted strategy"):
+        make_manager(store="memory://")
 
 
 async def test_strategy_and_framework_objects_are_accepted(

@@ -17,9 +17,10 @@ from typing import Any
 
 import pluggy
 
-from agent_sessions import hookspecs, strategies
+from agent_sessions import hookspecs, stores, strategies
 from agent_sessions.errors import ConfigurationError
 from agent_sessions.factory import Framework
+from agent_sessions.stores.base import SessionStore
 from agent_sessions.strategies import SessionStrategy
 from agent_sessions.templates import AgentTemplate
 
@@ -30,6 +31,7 @@ logger = logging.getLogger("agent_sessions")
 LOAD_PLUGINS_ENV = "AGENT_SESSIONS_LOAD_PLUGINS"
 _LIFECYCLE = (
     "session_created",
+    "session_restored",
     "session_reused",
     "session_evicted",
     "session_ended",
@@ -66,6 +68,7 @@ class Plugins:
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         pm.register(strategies, name="agent_sessions.strategies")
+        pm.register(stores, name="agent_sessions.stores")
         if load_entry_points:
             self._load_entry_points(pm)
         for plugin in plugins:
@@ -75,6 +78,7 @@ class Plugins:
         self._frameworks: Mapping[str, Framework] | None = None
         self._strategies: Mapping[str, SessionStrategy] | None = None
         self._templates: Mapping[tuple[str, str, str], AgentTemplate] | None = None
+        self._stores: Mapping[str, type[SessionStore]] | None = None
         self.hooks = {name: LifecycleHooks(name, getattr(pm.hook, name)) for name in _LIFECYCLE}
 
     @staticmethod
@@ -98,6 +102,7 @@ class Plugins:
         self.pm.check_pending()
         self._frameworks = self._strategies = None
         self._templates = None
+        self._stores = None
         for hook in self.hooks.values():
             hook.refresh()
 
@@ -143,6 +148,30 @@ class Plugins:
                 self._collect("register_strategies", "strategy", self._named("strategy"))
             )
         return self._strategies
+
+    def get_stores(self) -> Mapping[str, type[SessionStore]]:
+        """Registered store classes by URL scheme."""
+        if self._stores is None:
+
+            def schemes(store: Any) -> tuple[str, ...]:
+                found = getattr(store, "schemes", None)
+                if not isinstance(store, type) or not issubclass(store, SessionStore) or not found:
+                    raise ConfigurationError(
+                        f"register_stores takes a SessionStore subclass with schemes, not {store!r}"
+                    )
+                return tuple(found)
+
+            by_scheme: dict[str, type[SessionStore]] = {}
+            for names, store in self._collect("register_stores", "store", schemes).items():
+                for scheme in names:
+                    if scheme in by_scheme and by_scheme[scheme] is not store:
+                        raise ConfigurationError(
+                            f"two stores serve the scheme {scheme!r}: "
+                            f"{by_scheme[scheme].__qualname__} and {store.__qualname__}"
+                        )
+                    by_scheme[scheme] = store
+            self._stores = MappingProxyType(by_scheme)
+        return self._stores
 
     def all_templates(self) -> list[AgentTemplate]:
         """Every registered template, for every framework."""

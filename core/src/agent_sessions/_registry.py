@@ -17,6 +17,7 @@ from agent_sessions.factory import AgentInstance
 from agent_sessions.keys import SessionKey
 from agent_sessions.lifecycle import ExpiryIndex, LifecyclePolicy
 from agent_sessions.models import SessionStats
+from agent_sessions.stores.base import Lease
 
 __all__ = ["RESPONSE_WINDOW", "Entry", "Registry"]
 
@@ -36,7 +37,9 @@ class Entry(Generic[InstanceT]):
         "instance",
         "key",
         "last_activity",
+        "lease",
         "messages",
+        "restored",
         "rt_recent",
         "rt_sum",
         "turns",
@@ -55,6 +58,10 @@ class Entry(Generic[InstanceT]):
         self.messages = 0
         self.rt_sum = 0.0
         self.rt_recent: array[float] | None = None
+        self.restored = False
+        """Rebuilt from the store rather than created empty."""
+        self.lease: Lease | None = None
+        """The store lease under the ``persisted`` strategy."""
 
     def record_turn(self, started: float, finished: float, messages: int) -> None:
         elapsed = finished - started

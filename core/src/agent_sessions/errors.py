@@ -8,12 +8,18 @@ carries its context as attributes rather than only in the message::
     │   ├── InvalidSessionKey                   an id that cannot name a session (.field, .value)
     │   ├── UnknownFramework (LookupError)      .name, .available
     │   ├── UnknownStrategy (LookupError)       .name, .available
-    │   ├── UnknownTemplate (LookupError)       .name, .available ("id@version")
+    │   ├── UnknownTemplate (LookupError)       .name, .available (id@version)
+    │   ├── UnknownStore (LookupError)          .name (the URL scheme), .available
     │   └── UnknownAgent (LookupError)          .agent_id
-    └── SessionError (RuntimeError)             a runtime failure of one session (.key)
-        ├── SessionBusy                         a turn is in flight and the overlap policy rejects
-        ├── CapacityExceeded                    max_active reached and every instance is mid-turn
-        └── AgentCreationFailed                 the adapter's create_agent raised (``__cause__``)
+    ├── SessionError (RuntimeError)             a runtime failure of one session (.key)
+    │   ├── SessionBusy                         a turn is in flight and the overlap policy rejects
+    │   ├── CapacityExceeded                    max_active reached and every instance is mid-turn
+    │   ├── AgentCreationFailed                 the adapter's create_agent raised (``__cause__``)
+    │   ├── LeaseLost                           another process claimed the session (.epoch)
+    │   └── CorruptSessionData                  a stored row does not decode; nothing was run
+    └── StoreError (RuntimeError)               the session store failed
+        ├── StoreUnavailable                    locked or unreachable past the retry budget
+        └── SchemaTooNew                        written by a newer version (.found, .supported)
 
 A framework's own exception is re-raised at the adapter boundary with ``raise ... from exc``.
 """
@@ -28,11 +34,17 @@ __all__ = [
     "AgentSessionsError",
     "CapacityExceeded",
     "ConfigurationError",
+    "CorruptSessionData",
     "InvalidSessionKey",
+    "LeaseLost",
+    "SchemaTooNew",
     "SessionBusy",
     "SessionError",
+    "StoreError",
+    "StoreUnavailable",
     "UnknownAgent",
     "UnknownFramework",
+    "UnknownStore",
     "UnknownStrategy",
     "UnknownTemplate",
 ]
@@ -88,6 +100,12 @@ class UnknownTemplate(_UnknownName):
     kind = "template"
 
 
+class UnknownStore(_UnknownName):
+    """No plugin registered a session store for this URL scheme."""
+
+    kind = "store scheme"
+
+
 class UnknownAgent(ConfigurationError, LookupError):
     """The agent id is not in the manager's catalog; call ``register_agent`` first."""
 
@@ -130,3 +148,37 @@ class AgentCreationFailed(SessionError):
 
     def __init__(self, key: Any, cause: BaseException) -> None:
         super().__init__(key, f"creating the agent for session {key} failed: {cause!r}")
+
+
+class LeaseLost(SessionError):
+    """Another process claimed this session after we did; our write was refused, our instance
+    dropped. The turn was not acknowledged: retry it, and it runs on the reloaded session."""
+
+    def __init__(self, key: Any, epoch: int) -> None:
+        self.epoch = epoch
+        super().__init__(key, f"session {key} was claimed by another process (our epoch {epoch})")
+
+
+class CorruptSessionData(SessionError):
+    """A stored row of this session does not decode as the JSON we write; it was refused and
+    nothing in it was run."""
+
+
+class StoreError(AgentSessionsError, RuntimeError):
+    """The session store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store stayed locked or unreachable for longer than its retry budget."""
+
+
+class SchemaTooNew(StoreError):
+    """The database's schema is newer than this code understands; upgrade agent-sessions."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"the session database has schema version {found}; this agent-sessions understands "
+            f"up to {supported}. Upgrade agent-sessions, or point it at another database."
+        )

@@ -69,8 +69,13 @@ class SupportsSnapshot(Protocol):
         """The instance's conversation state as a JSON-able dict."""
         ...
 
-    def restore(self, snapshot: Mapping[str, Any]) -> None:
-        """Load state produced by :meth:`snapshot` into a freshly created instance."""
+    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+        """Rebuild a freshly created instance: from ``snapshot`` (the latest one stored, or
+        ``None`` if none was), then the ``messages`` of the turns logged after it, in order.
+
+        With ``Framework.snapshot_every == 1`` the snapshot covers every acknowledged turn and
+        ``messages`` is empty; with ``0`` the instance must rebuild itself from the messages.
+        """
         ...
 
 
@@ -103,6 +108,10 @@ class Framework:
     persistence: ClassVar[Persistence | None] = None
     """``"native"``: the framework persists its own state; ``"snapshot"``: its instances
     implement :class:`SupportsSnapshot` and the core stores the snapshot; ``None``: in memory."""
+    snapshot_every: ClassVar[int] = 1
+    """With ``persistence == "snapshot"``: store a snapshot every this many turns (``1``: with
+    every turn, in the same write; ``0``: only when the instance is unloaded; the turns after
+    the snapshot are replayed from the message log by ``restore``)."""
     uses_templates: ClassVar[bool] = False
     """True when agents name registered templates: the manager checks ``template_id`` and
     ``template_version`` at ``register_agent`` and passes the template in the request."""

@@ -43,6 +43,14 @@ def register_strategies(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_stores(register: Callable[[Any], None]) -> None:
+    """Register session store classes: call ``register(store_class)`` with a
+    :class:`~agent_sessions.stores.SessionStore` subclass whose ``schemes`` name the URL schemes
+    it serves and whose ``from_url(url)`` builds it. Schemes must be unique.
+    """
+
+
+@hookspec
 def register_templates(register: Callable[[Any], None]) -> None:
     """Register agent templates: call ``register(template)`` with an
     :class:`~agent_sessions.AgentTemplate` for each ``(framework, template_id, version)``.
@@ -53,6 +61,12 @@ def register_templates(register: Callable[[Any], None]) -> None:
 @hookspec
 def session_created(key: SessionKey, instance: AgentInstance, stats: SessionStats) -> None:
     """A new instance was created for ``key`` and is about to run its first turn."""
+
+
+@hookspec
+def session_restored(key: SessionKey, instance: AgentInstance, stats: SessionStats) -> None:
+    """A session's instance was rebuilt from the store (``persisted`` strategy): after an
+    eviction, a restart, or a claim from another process. Fired before its turn runs."""
 
 
 @hookspec

@@ -46,6 +46,10 @@ class LifecyclePolicy(BaseModel):
     sweep_interval: Seconds | None = 60.0
     """How often the background sweeper runs inside ``async with manager``; ``None``: never
     (call ``cleanup_inactive()`` yourself)."""
+    retention: Seconds | None = None
+    """``persisted`` only: delete stored sessions idle longer than this, ``retention_batch`` at
+    a time per sweep, so the database stops growing. ``None``: keep them."""
+    retention_batch: Annotated[int, Field(ge=1)] = 500
 
     def __init__(
         self,
@@ -53,6 +57,8 @@ class LifecyclePolicy(BaseModel):
         max_lifetime: float | timedelta | None = None,
         max_active: int | None = 10_000,
         sweep_interval: float | timedelta | None = 60.0,
+        retention: float | timedelta | None = None,
+        retention_batch: int = 500,
         **unknown: Any,
     ) -> None:
         # pydantic routes model_validate() through this __init__ too; passing unknown fields on
@@ -62,6 +68,8 @@ class LifecyclePolicy(BaseModel):
             max_lifetime=max_lifetime,
             max_active=max_active,
             sweep_interval=sweep_interval,
+            retention=retention,
+            retention_batch=retention_batch,
             **unknown,
         )
 
@@ -77,6 +85,8 @@ class CleanupReport(BaseModel):
     """Expired instances left alone because a turn was in flight; the next sweep retries."""
     failed: dict[str, str] = Field(default_factory=dict)
     """Session key -> error of a ``destroy_agent`` that raised; the instance is unloaded anyway."""
+    purged: list[SessionKey] = Field(default_factory=list)
+    """Stored sessions deleted by the retention policy in this sweep."""
 
     @property
     def expired(self) -> int:

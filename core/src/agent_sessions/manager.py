@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -19,12 +23,21 @@ from agent_sessions.errors import (
     AgentSessionsError,
     CapacityExceeded,
     ConfigurationError,
+    CorruptSessionData,
+    LeaseLost,
     UnknownAgent,
     UnknownFramework,
+    UnknownStore,
     UnknownStrategy,
     UnknownTemplate,
 )
-from agent_sessions.factory import AgentFactory, AgentInstance, Framework, SupportsStream
+from agent_sessions.factory import (
+    AgentFactory,
+    AgentInstance,
+    Framework,
+    SupportsSnapshot,
+    SupportsStream,
+)
 from agent_sessions.keys import SessionKey
 from agent_sessions.lifecycle import CleanupReport, LifecyclePolicy
 from agent_sessions.models import (
@@ -37,6 +50,8 @@ from agent_sessions.models import (
     ManagerStats,
     SessionStats,
 )
+from agent_sessions.stores import DEFAULT_STORE_URL
+from agent_sessions.stores.base import LoadedSession, SessionRecord, SessionStore, TurnWrite
 from agent_sessions.strategies import SessionStrategy
 
 __all__ = ["EndReport", "OverlapPolicy", "SessionManager"]
@@ -99,6 +114,8 @@ class SessionManager:
         overlap: OverlapPolicy = "enqueue",
         plugins: Iterable[object] = (),
         agents: Iterable[AgentDefinition] = (),
+        store: str | SessionStore | None = None,
+        node_id: str | None = None,
     ) -> None:
         if overlap not in ("enqueue", "reject"):
             raise ConfigurationError(f"overlap must be 'enqueue' or 'reject', not {overlap!r}")
@@ -117,6 +134,10 @@ class SessionManager:
             dict(framework_settings or {})
         )
         self._registry = Registry(self.lifecycle)
+        self.store: SessionStore | None = self._resolve_store(store)
+        self.node_id: str = node_id or _default_node_id()
+        """Who this manager is in store leases."""
+        self._store_open = False
         self._agents: dict[str, AgentDefinition] = {}
         self._templates = (
             self._plugins.get_templates(self.framework.name)
@@ -128,6 +149,7 @@ class SessionManager:
         )
         hooks = self._plugins.hooks
         self._on_created = hooks["session_created"]
+        self._on_restored = hooks["session_restored"]
         self._on_reused = hooks["session_reused"]
         self._on_evicted = hooks["session_evicted"]
         self._on_ended = hooks["session_ended"]
@@ -159,11 +181,30 @@ class SessionManager:
             found = strategy
         else:
             raise ConfigurationError(f"strategy must be a name or a strategy, not {strategy!r}")
-        if found.persistent:
-            raise ConfigurationError(
-                f"strategy {found.name!r} persists sessions and needs a session store"
-            )
         return found
+
+    def _resolve_store(self, store: str | SessionStore | None) -> SessionStore | None:
+        if not self.strategy.persistent:
+            if store is not None:
+                raise ConfigurationError(
+                    f"store= applies to the persisted strategy, not {self.strategy.name!r}"
+                )
+            return None
+        if self.framework.persistence is None:
+            raise ConfigurationError(
+                f"framework {self.framework.name!r} declares no persistence, so its sessions "
+                f"cannot be persisted; use strategy 'per_session'"
+            )
+        if isinstance(store, SessionStore):
+            return store
+        url = DEFAULT_STORE_URL if store is None else store
+        if not isinstance(url, str):
+            raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
+        scheme = url.split(":", 1)[0] if ":" in url else ""
+        available = self._plugins.get_stores()
+        if scheme not in available:
+            raise UnknownStore(scheme or url, available)
+        return available[scheme].from_url(url)
 
     @property
     def plugins(self) -> Plugins:
@@ -217,7 +258,7 @@ class SessionManager:
             except Exception:
                 self._counts["failed"] += 1
                 raise
-            stats, duration = self._record(entry, started, len(command.messages), produced)
+            stats, duration = await self._complete(entry, started, command.messages, produced)
         finally:
             entry.leave()
         if self._on_turn.active:
@@ -262,7 +303,7 @@ class SessionManager:
                 first.model_copy(update={"content": "".join(texts)})
                 for first, texts in (pieces[i] for i in sorted(pieces))
             ]
-            stats, duration = self._record(entry, started, len(command.messages), produced)
+            stats, duration = await self._complete(entry, started, command.messages, produced)
         finally:
             entry.leave()
         if self._on_turn.active:
@@ -270,14 +311,41 @@ class SessionManager:
                 key=key, messages=produced, duration=duration, stats=stats, instance_event=event
             )
 
-    def _record(
-        self, entry: _E, started: float, received: int, produced: list[ChatMessage]
+    async def _complete(
+        self,
+        entry: _E,
+        started: float,
+        received: Sequence[ChatMessage],
+        produced: list[ChatMessage],
     ) -> tuple[SessionStats, float]:
-        """Count a completed turn; the entry becomes the most recently used."""
+        """Acknowledge a completed turn: persist it (``persisted``), then count it; the entry
+        becomes the most recently used."""
         finished = self._clock()
-        entry.record_turn(started, finished, received + len(produced))
+        if entry.lease is not None:
+            await self._persist(entry, [*received, *produced], finished - started)
+        entry.record_turn(started, finished, len(received) + len(produced))
         self._registry.index.touch(entry.key)
         return entry.stats(), finished - started
+
+    async def _persist(self, entry: _E, messages: list[ChatMessage], duration: float) -> None:
+        """Append the turn to the store, fenced by the entry's lease. If the write fails for any
+        reason the instance is ahead of the store, so it is dropped (the next turn restores)."""
+        assert self.store is not None and entry.lease is not None
+        turn = entry.turns + 1
+        every = self.framework.snapshot_every
+        snapshot = None
+        if every and turn % every == 0 and isinstance(entry.instance, SupportsSnapshot):
+            snapshot = entry.instance.snapshot()
+        try:
+            await self.store.append_turn(
+                entry.lease, TurnWrite(turn, messages, time.time(), duration, snapshot)
+            )
+        except BaseException:
+            self._counts["failed"] += 1
+            if not entry.closed:
+                self._detach(entry.key, entry)
+                await self._destroy(entry, "lease-lost")
+            raise
 
     async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
         """The live entry for ``key``, its turn gate held, and how it was found."""
@@ -294,15 +362,43 @@ class SessionManager:
                 entry.leave()
                 continue
             if created:
-                return entry, "created"
+                return entry, "restored" if entry.restored else "created"
+            if entry.lease is not None and not await self._still_ours(entry):
+                continue
             self._counts["reused"] += 1
             logger.debug("reusing session agent %s", key)
             if self._on_reused.active:
                 self._on_reused(key=key, stats=entry.stats())
             return entry, "reused"
 
+    async def _still_ours(self, entry: _E) -> bool:
+        """Whether no other process has claimed ``entry``'s session (checked before a turn, so a
+        stale instance is reloaded instead of running a turn the store would refuse). If not,
+        the entry is dropped and its gate released."""
+        assert self.store is not None and entry.lease is not None
+        try:
+            await self.store.check(entry.lease)
+        except LeaseLost:
+            logger.info("session %s was claimed elsewhere; reloading it", entry.key)
+            self._detach(entry.key, entry)
+            entry.leave()
+            await self._destroy(entry, "lease-lost")
+            return False
+        except BaseException:
+            entry.leave()
+            raise
+        return True
+
     async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
         await self._make_room(key)
+        lease = loaded = None
+        if self.store is not None:
+            await self._open_store()
+            lease, loaded = await self.store.claim(
+                key, self.node_id, agent.template_id, agent.template_version, time.time()
+            )
+            if loaded is not None:
+                agent = self._as_created(agent, loaded.record)
         template = None
         if self._templates is not None:
             template = self._templates[(agent.template_id, agent.template_version)]
@@ -316,11 +412,58 @@ class SessionManager:
         except Exception as exc:
             self._counts["failed"] += 1
             raise AgentCreationFailed(key, exc) from exc
-        entry: _E = Entry(key, instance, self._clock())
+        now = self._clock()
+        entry: _E = Entry(key, instance, now)
+        entry.lease = lease
+        if loaded is not None and loaded.record.turn_count:
+            await self._restore(entry, loaded, now)
+            self._counts["restored"] += 1
+            if self._on_restored.active:
+                self._on_restored(key=key, instance=instance, stats=entry.stats())
+            return entry
         self._counts["created"] += 1
         if self._on_created.active:
             self._on_created(key=key, instance=instance, stats=entry.stats())
         return entry
+
+    def _as_created(self, agent: AgentDefinition, record: SessionRecord) -> AgentDefinition:
+        """The definition a stored session was created with: it keeps its template version."""
+        stored = (record.template_id, record.template_version)
+        if stored == (agent.template_id, agent.template_version):
+            return agent
+        if self._templates is not None and stored not in self._templates:
+            logger.warning(
+                "session %s was created on template %s@%s, which is no longer registered; "
+                "restoring it on %s@%s",
+                record.key,
+                *stored,
+                agent.template_id,
+                agent.template_version,
+            )
+            return agent
+        return agent.model_copy(
+            update={"template_id": record.template_id, "template_version": record.template_version}
+        )
+
+    async def _restore(self, entry: _E, loaded: LoadedSession, now: float) -> None:
+        record = loaded.record
+        try:
+            if not isinstance(entry.instance, SupportsSnapshot):
+                raise TypeError("the instance has no snapshot()/restore()")
+            entry.instance.restore(loaded.snapshot, loaded.messages)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self._factory.destroy_agent(entry.instance)
+            self._counts["failed"] += 1
+            raise CorruptSessionData(
+                entry.key, f"restoring session {entry.key} failed: {exc!r}"
+            ) from exc
+        entry.restored = True
+        entry.turns = record.turn_count
+        entry.messages = record.message_count
+        entry.rt_sum = record.response_time_sum
+        # The session's age, carried over from wall-clock time into the manager's clock.
+        entry.created_at = now - max(0.0, time.time() - record.created_at)
 
     async def _make_room(self, key: SessionKey) -> None:
         """Evict least-recently-used idle instances until this creation fits in max_active."""
@@ -349,6 +492,8 @@ class SessionManager:
         if reason == "ended":
             counter = "ended"
         self._counts[counter] += 1
+        if reason not in ("ended", "lease-lost"):
+            await self._save_snapshot(entry)
         error = None
         try:
             await self._factory.destroy_agent(entry.instance)
@@ -363,6 +508,25 @@ class SessionManager:
         elif self._on_evicted.active:
             self._on_evicted(key=entry.key, reason=reason, stats=entry.stats())
         return error
+
+    async def _save_snapshot(self, entry: _E) -> None:
+        """Compact a persisted session as it is unloaded, when turns are not each snapshotted:
+        a restore then replays only what comes after. Best effort: the log already has every
+        acknowledged turn, so a failure here loses nothing."""
+        if (
+            self.store is None
+            or entry.lease is None
+            or not entry.turns
+            or self.framework.snapshot_every == 1
+            or not isinstance(entry.instance, SupportsSnapshot)
+        ):
+            return
+        try:
+            await self.store.save_snapshot(entry.lease, entry.turns, entry.instance.snapshot())
+        except LeaseLost:
+            pass  # another process owns the session now; its state is its own
+        except Exception as exc:
+            logger.warning("could not snapshot %s on unload: %r", entry.key, exc)
 
     async def _unload(self, key: SessionKey, reason: str) -> bool:
         """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it."""
@@ -383,7 +547,8 @@ class SessionManager:
     async def end_session(
         self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
     ) -> EndReport:
-        """End a session: wait for its turn in flight, destroy its instance, forget it.
+        """End a session: wait for its turn in flight, destroy its instance, and (``persisted``)
+        delete everything the store holds for it. The report says what went.
 
         Under the ``shared`` strategy sessions have no instance of their own, so ending one
         unloads nothing; ``end_session(agent_id)`` ends the agent-level instance.
@@ -392,9 +557,16 @@ class SessionManager:
         if session_id is not None and key.session_id is None:
             return EndReport(key=key, unloaded=False)
         unloaded = await self._unload(key, "ended")
+        deleted: dict[str, int] = {}
+        if self.store is not None:
+            await self._open_store()
+            deleted = await self.store.delete(key)
+            if any(deleted.values()) and not unloaded:
+                self._counts["ended"] += 1
+        report = EndReport(key=key, unloaded=unloaded, deleted=deleted)
         if not unloaded and self._on_ended.active:
             self._on_ended(key=key, stats=None)
-        return EndReport(key=key, unloaded=unloaded)
+        return report
 
     async def evict(self, key: SessionKey | str) -> bool:
         """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
@@ -419,8 +591,21 @@ class SessionManager:
                 failed[str(key)] = error
         if victims:
             logger.info("cleaned up %d inactive session agents", len(victims))
+        purged: list[SessionKey] = []
+        retention = self.lifecycle.retention
+        if self.store is not None and retention is not None:
+            await self._open_store()
+            purged = await self.store.purge_idle(
+                time.time() - retention, self.lifecycle.retention_batch
+            )
+            if purged:
+                logger.info("retention deleted %d stored sessions", len(purged))
         return CleanupReport(
-            expired_idle=idle, expired_lifetime=lifetime, skipped_busy=skipped, failed=failed
+            expired_idle=idle,
+            expired_lifetime=lifetime,
+            skipped_busy=skipped,
+            failed=failed,
+            purged=purged,
         )
 
     # -- inspection ---------------------------------------------------------------------------
@@ -445,7 +630,13 @@ class SessionManager:
 
     # -- running ------------------------------------------------------------------------------
 
+    async def _open_store(self) -> None:
+        if not self._store_open and self.store is not None:
+            await self.store.open()
+            self._store_open = True
+
     async def __aenter__(self) -> SessionManager:
+        await self._open_store()
         interval = self.lifecycle.sweep_interval
         if interval is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(interval))
@@ -485,6 +676,9 @@ class SessionManager:
             await self._registry.wait_all_created()
             for key in list(self._registry.index.keys()):
                 await self._unload(key, "shutdown")
+        if self._store_open and self.store is not None:
+            self._store_open = False
+            await self.store.aclose()
 
 
 async def _chunks(
@@ -502,6 +696,10 @@ async def _chunks(
         return
     for index, message in enumerate(await instance.ainvoke(messages)):
         yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
+
+
+def _default_node_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _as_key(key: SessionKey | str) -> SessionKey:

@@ -14,7 +14,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 from agent_sessions.hookspecs import hookimpl
 from agent_sessions.keys import SessionKey
 
-__all__ = ["PerSessionStrategy", "SessionStrategy", "SharedStrategy"]
+__all__ = ["PerSessionStrategy", "PersistedStrategy", "SessionStrategy", "SharedStrategy"]
 
 
 @runtime_checkable
@@ -61,8 +61,17 @@ class PerSessionStrategy:
         return SessionKey(agent_id, session_id, namespace)
 
 
+class PersistedStrategy(PerSessionStrategy):
+    """One instance per ``agent#session`` whose state lives in a session store: restored after
+    eviction, restart, or on another process; fenced so only the latest claimant writes."""
+
+    name: ClassVar[str] = "persisted"
+    persistent: ClassVar[bool] = True
+
+
 @hookimpl
 def register_strategies(register: Callable[[SessionStrategy], None]) -> None:
     """The built-in strategies, registered through the same hook as a plugin's."""
     register(SharedStrategy())
     register(PerSessionStrategy())
+    register(PersistedStrategy())

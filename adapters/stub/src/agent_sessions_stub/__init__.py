@@ -148,14 +148,17 @@ class StubAgent:
         """The history as JSON-able data."""
         return {"version": 1, "history": [m.model_dump(mode="json") for m in self.history]}
 
-    def restore(self, snapshot: Mapping[str, Any]) -> None:
-        """Replace the history with one from :meth:`snapshot`."""
-        if snapshot.get("version") != 1 or not isinstance(snapshot.get("history"), list):
-            raise ValueError("not a stub snapshot (expected version 1 with a history list)")
-        try:
-            history = [ChatMessage.model_validate(m) for m in snapshot["history"]]
-        except ValidationError as exc:
-            raise ValueError(f"corrupt stub snapshot: {exc}") from exc
+    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+        """Replace the history with the snapshot's, then the logged ``messages`` after it."""
+        history: list[ChatMessage] = []
+        if snapshot is not None:
+            if snapshot.get("version") != 1 or not isinstance(snapshot.get("history"), list):
+                raise ValueError("not a stub snapshot (expected version 1 with a history list)")
+            try:
+                history = [ChatMessage.model_validate(m) for m in snapshot["history"]]
+            except ValidationError as exc:
+                raise ValueError(f"corrupt stub snapshot: {exc}") from exc
+        history.extend(messages)
         self.history = history
         self.user_messages = sum(1 for message in history if message.role == "user")
 
@@ -202,6 +205,7 @@ class StubFramework(Framework):
     name: ClassVar[str] = "stub"
     native_sessions: ClassVar[bool] = False
     persistence: ClassVar[Persistence | None] = "snapshot"
+    snapshot_every: ClassVar[int] = 0  # the history is the message log: replay it
 
     def create_agent_factory(self, settings: Mapping[str, Any]) -> StubFactory:
         """A :class:`StubFactory` configured by :class:`StubSettings` fields."""

@@ -413,7 +413,7 @@ class PersistenceTests(AdapterFixtures):
         factory (as after a restart), continues the conversation from the moment it was taken:
         it remembers the turns before the snapshot and none after.
 
-        To fix: make ``restore(snapshot)`` rebuild everything the next turn needs from the dict
+        To fix: make ``restore(snapshot, [])`` rebuild everything the next turn needs from the dict
         alone (no references to the old instance or factory); accept lists where you produced
         tuples; raise ``ValueError`` on a snapshot you cannot read.
         """
@@ -432,7 +432,7 @@ class PersistenceTests(AdapterFixtures):
 
             new = await h.create("conformance-snapshot", factory=adapter_under_test.new_factory())
             assert isinstance(new, SupportsSnapshot)
-            new.restore(stored)
+            new.restore(stored, [])
             reply = _last(await h.turn(new, t4))
             assert self.recalls(reply, [t1, t2]), (
                 f"the restored instance's reply {_show(reply)} does not show the turns in the "
@@ -442,6 +442,39 @@ class PersistenceTests(AdapterFixtures):
                 f"the restored instance's reply {_show(reply)} shows a turn taken after the "
                 "snapshot: state leaked from the old instance rather than the snapshot"
             )
+
+    @pytest.mark.asyncio
+    async def test_restore_replays_logged_messages(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """``restore(snapshot, messages)`` continues from the snapshot (or from nothing, given
+        ``None``) and then the logged messages of the turns after it, as the ``persisted``
+        strategy does after a crash, when the latest turns exist only in the message log.
+
+        To fix: in ``restore``, after loading the snapshot, apply each message in order as if
+        it had been part of the conversation (without invoking any model).
+        """
+        self._require(adapter_under_test, "snapshot")
+        t1, t2, t3 = _texts("snapshot-replay", 3)
+        async with adapter_under_test.harness() as h:
+            old = await h.create("conformance-replay")
+            assert isinstance(old, SupportsSnapshot)
+            first = [ChatMessage.user(t1), *(await h.turn(old, t1))]
+            after_first = json.loads(_json_round_trip(old.snapshot(), "after one turn"))
+            second = [ChatMessage.user(t2), *(await h.turn(old, t2))]
+            await h.destroy(old)
+
+            for snapshot, log in ((None, [*first, *second]), (after_first, second)):
+                new = await h.create("conformance-replay", factory=adapter_under_test.new_factory())
+                assert isinstance(new, SupportsSnapshot)
+                new.restore(snapshot, log)
+                reply = _last(await h.turn(new, t3))
+                assert self.recalls(reply, [t1, t2]), (
+                    f"after restore({'a snapshot' if snapshot else 'None'}, <{len(log)} logged "
+                    f"messages>) the reply {_show(reply)} does not show both earlier turns; "
+                    "restore() must replay the logged messages after the snapshot"
+                )
+                await h.destroy(new)
 
     @pytest.mark.asyncio
     async def test_native_persistence_survives_recreate(

@@ -1,0 +1,43 @@
+"""Session stores for the ``persisted`` strategy: ``sqlite`` (the embedded default), ``postgres``
+(shared deployments) and ``memory`` (tests). Each registers through the ``register_stores`` hook,
+like a plugin's store would; ``SessionManager(store=...)`` takes a URL or a store object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent_sessions.hookspecs import hookimpl
+from agent_sessions.stores.base import (
+    SCHEMA_VERSION,
+    Lease,
+    LoadedSession,
+    SessionRecord,
+    SessionStore,
+    TurnWrite,
+)
+from agent_sessions.stores.memory import MemoryStore
+from agent_sessions.stores.sqlite import DEFAULT_SQLITE_PATH, SQLiteStore
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "DEFAULT_STORE_URL",
+    "SCHEMA_VERSION",
+    "Lease",
+    "LoadedSession",
+    "MemoryStore",
+    "SQLiteStore",
+    "SessionRecord",
+    "SessionStore",
+    "TurnWrite",
+    "register_stores",
+]
+
+DEFAULT_STORE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH.as_posix()}"
+"""``sqlite:///.agent-sessions/sessions.db``: what the ``persisted`` strategy uses by default."""
+
+
+@hookimpl
+def register_stores(register: Callable[[type[SessionStore]], None]) -> None:
+    """The built-in stores, registered through the same hook as a plugin's."""
+    register(SQLiteStore)
+    register(MemoryStore)
