@@ -111,7 +111,8 @@ class Framework:
     snapshot_every: ClassVar[int] = 1
     """With ``persistence == "snapshot"``: store a snapshot every this many turns (``1``: with
     every turn, in the same write; ``0``: only when the instance is unloaded; the turns after
-    the snapshot are replayed from the message log by ``restore``)."""
+    the snapshot are replayed from the message log by ``restore``). An instance may carry its
+    own ``snapshot_every`` attribute, which then wins (say, when only some graphs replay)."""
     uses_templates: ClassVar[bool] = False
     """True when agents name registered templates: the manager checks ``template_id`` and
     ``template_version`` at ``register_agent`` and passes the template in the request."""

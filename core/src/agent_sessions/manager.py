@@ -332,7 +332,7 @@ class SessionManager:
         reason the instance is ahead of the store, so it is dropped (the next turn restores)."""
         assert self.store is not None and entry.lease is not None
         turn = entry.turns + 1
-        every = self.framework.snapshot_every
+        every = _snapshot_every(entry.instance, self.framework)
         snapshot = None
         if every and turn % every == 0 and isinstance(entry.instance, SupportsSnapshot):
             snapshot = entry.instance.snapshot()
@@ -517,7 +517,7 @@ class SessionManager:
             self.store is None
             or entry.lease is None
             or not entry.turns
-            or self.framework.snapshot_every == 1
+            or _snapshot_every(entry.instance, self.framework) == 1
             or not isinstance(entry.instance, SupportsSnapshot)
         ):
             return
@@ -696,6 +696,12 @@ async def _chunks(
         return
     for index, message in enumerate(await instance.ainvoke(messages)):
         yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
+
+
+def _snapshot_every(instance: AgentInstance, framework: Framework) -> int:
+    """The framework's ``snapshot_every``, unless the instance says otherwise for itself."""
+    every = getattr(instance, "snapshot_every", framework.snapshot_every)
+    return every if isinstance(every, int) else framework.snapshot_every
 
 
 def _default_node_id() -> str:

@@ -153,6 +153,10 @@ class LangGraphAgent:
             "recursion_limit": settings.recursion_limit,
         }
         self._state: dict[str, Any] = {}
+        # A graph whose whole state is its messages can be rebuilt from the message log, so it
+        # needs a snapshot only when unloaded; any other state is snapshotted with every turn.
+        self.snapshot_every = 0 if set(graph.builder.channels) <= {"messages"} else 1
+        """Read by the ``persisted`` strategy in place of the framework's default."""
 
     @property
     def state(self) -> Mapping[str, Any]:
@@ -196,6 +200,33 @@ class LangGraphAgent:
             yield from_langchain(chunk, index=index)
         if final is not None and not self._checkpointed:
             self._state = final
+
+    def snapshot(self) -> dict[str, Any]:
+        """The thread's latest state as JSON: messages as agent-sessions messages, any other
+        state key as it is (it must be JSON already). No LangChain serialisation is involved."""
+        values = (
+            dict(self.graph.get_state(self._config).values) if self._checkpointed else self._state
+        )
+        messages = [from_langchain(m).model_dump(mode="json") for m in values.get("messages", [])]
+        rest = {k: v for k, v in values.items() if k != "messages"}
+        return {"version": 1, "messages": messages, "state": rest}
+
+    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+        """Rebuild the thread from a snapshot and the logged messages after it."""
+        values: dict[str, Any] = {}
+        saved: list[Any] = []
+        if snapshot is not None:
+            if snapshot.get("version") != 1 or not isinstance(snapshot.get("messages"), list):
+                raise ValueError("not a langgraph snapshot (expected version 1 with messages)")
+            values = dict(snapshot.get("state") or {})
+            saved = snapshot["messages"]
+        history = [to_langchain(ChatMessage.model_validate(m)) for m in saved]
+        history += [to_langchain(m) for m in messages]
+        values["messages"] = history
+        if self._checkpointed:
+            self.graph.update_state(self._config, values)
+        else:
+            self._state = values
 
 
 class LangGraphFactory(AgentFactory):
@@ -259,7 +290,8 @@ class LangGraphFramework(Framework):
     # The context lives in the instance (or its checkpointer thread, deleted on destroy), so a
     # recreated instance starts fresh, as the conformance suite checks.
     native_sessions: ClassVar[bool] = False
-    persistence: ClassVar[Persistence | None] = None
+    persistence: ClassVar[Persistence | None] = "snapshot"
+    snapshot_every: ClassVar[int] = 1  # instances whose state is only messages say 0
     uses_templates: ClassVar[bool] = True
 
     def create_agent_factory(self, settings: Mapping[str, Any]) -> LangGraphFactory:
