@@ -35,7 +35,13 @@ async def test_a_conversation_survives_a_restart_and_stays_per_session(tmp_path:
     assert (ada.instance_event, ada.messages[-1].content) == ("restored", "Your name is Ada.")
     assert bob.messages[-1].content == "Your name is Bob."
     roles = [m.role for m in history]
-    assert roles == ["user", "assistant", "user", "assistant", "tool", "assistant"] + [
+    assert roles == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
         "user",
         "assistant",
     ]
