@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 
 SOURCES := core/src adapters/stub/src adapters/langgraph/src
 
-.PHONY: setup demo test lint typecheck pytest bench soak clean
+.PHONY: setup demo test lint typecheck pytest bench soak docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,8 +33,10 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy $(SOURCES)
 
+# Beside a throwaway PostgreSQL server started from the machine's binaries (the Postgres tests
+# skip, loudly, on a machine without any).
 pytest: setup
-	$(VENV)/bin/pytest -q
+	bash scripts/with-postgres.sh $(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
 
@@ -42,7 +44,10 @@ bench: setup
 	$(PY) -m benchmarks
 
 soak: setup
-	AGENT_SESSIONS_SOAK=1 $(VENV)/bin/pytest -q -m slow
+	AGENT_SESSIONS_SOAK=1 bash scripts/with-postgres.sh $(VENV)/bin/pytest -q -m slow
+
+docs: setup
+	$(PY) scripts/gen_hook_reference.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -91,9 +91,9 @@ async def never_mid_turn() -> None:
         invoke_latency=0.05,
     ) as manager:
         await turn(manager, "slow")
-        clock.advance(120)
         in_flight = asyncio.create_task(turn(manager, "slow", "still here"))
         await asyncio.sleep(0)  # let the turn start: it runs until the stub's sleep
+        clock.advance(120)  # the instance's last activity is now 120 s ago, but it is mid-turn
         report = await manager.cleanup_inactive()
         print(f"mid-turn sweep: expired={report.expired}, skipped_busy={report.skipped_busy}")
         result = await in_flight

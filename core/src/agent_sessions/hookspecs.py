@@ -79,7 +79,9 @@ def session_evicted(key: SessionKey, reason: str, stats: SessionStats) -> None:
     """``key``'s instance was unloaded; its session may come back later.
 
     ``reason`` is ``"idle"`` (idle_timeout), ``"lifetime"`` (max_lifetime), ``"capacity"``
-    (LRU at max_active), ``"evicted"`` (an explicit ``evict``) or ``"shutdown"``.
+    (LRU at max_active), ``"evicted"`` (an explicit ``evict``), ``"shutdown"``, or
+    ``"lease-lost"`` (``persisted``: another process claimed the session, or a write failed, so
+    this instance was behind the store and is dropped; the next turn restores).
     """
 
 

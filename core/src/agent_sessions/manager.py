@@ -363,6 +363,12 @@ class SessionManager:
                 continue
             if created:
                 return entry, "restored" if entry.restored else "created"
+            expired = self._expired(entry)
+            if expired is not None:  # past its policy but not yet swept: never reuse it
+                self._detach(key, entry)
+                entry.leave()
+                await self._destroy(entry, expired)
+                continue
             if entry.lease is not None and not await self._still_ours(entry):
                 continue
             self._counts["reused"] += 1
@@ -370,6 +376,18 @@ class SessionManager:
             if self._on_reused.active:
                 self._on_reused(key=key, stats=entry.stats())
             return entry, "reused"
+
+    def _expired(self, entry: _E) -> str | None:
+        """``"idle"`` or ``"lifetime"`` if ``entry`` is past the policy now, else ``None``."""
+        policy = self.lifecycle
+        if policy.idle_timeout is None and policy.max_lifetime is None:
+            return None
+        now = self._clock()
+        if policy.idle_timeout is not None and now - entry.last_activity >= policy.idle_timeout:
+            return "idle"
+        if policy.max_lifetime is not None and now - entry.created_at >= policy.max_lifetime:
+            return "lifetime"
+        return None
 
     async def _still_ours(self, entry: _E) -> bool:
         """Whether no other process has claimed ``entry``'s session (checked before a turn, so a
@@ -448,9 +466,12 @@ class SessionManager:
     async def _restore(self, entry: _E, loaded: LoadedSession, now: float) -> None:
         record = loaded.record
         try:
-            if not isinstance(entry.instance, SupportsSnapshot):
+            if self.framework.persistence == "native":
+                pass  # the framework reloads its own state for this key
+            elif not isinstance(entry.instance, SupportsSnapshot):
                 raise TypeError("the instance has no snapshot()/restore()")
-            entry.instance.restore(loaded.snapshot, loaded.messages)
+            else:
+                entry.instance.restore(loaded.snapshot, loaded.messages)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await self._factory.destroy_agent(entry.instance)
