@@ -251,13 +251,21 @@ async def test_stream_of_a_tool_turn_yields_every_message() -> None:
     assert "A-7" in "".join(c.content for c in by_index[max(by_index)])
 
 
-def test_importing_the_core_does_not_import_langgraph() -> None:
+def test_neither_the_core_nor_another_framework_s_manager_imports_langgraph() -> None:
+    """The entry point loads for every manager, so it must not drag LangGraph in (about a
+    second of import time) until a LangGraph factory is actually built."""
     import subprocess
     import sys
 
     code = (
-        "import sys, agent_sessions; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('langgraph', 'langchain_core')]; "
-        "assert not bad, bad"
+        "import sys, agent_sessions\n"
+        "def heavy(): return [m for m in sys.modules if m.split('.')[0] in "
+        "('langgraph', 'langchain_core')]\n"
+        "assert not heavy(), heavy()\n"
+        "manager = agent_sessions.SessionManager(framework='stub')\n"
+        "assert 'langgraph' in manager.plugins.get_frameworks()\n"
+        "assert not heavy(), heavy()\n"
+        "agent_sessions.SessionManager(framework='langgraph')\n"
+        "assert heavy()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

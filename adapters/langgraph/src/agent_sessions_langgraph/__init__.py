@@ -5,30 +5,41 @@ name a registered template: a builder returning an uncompiled ``StateGraph``. Ea
 configuration is compiled once; a session's instance is that compiled graph bound to
 ``thread_id = str(session_key)``. Built-in templates: ``chat`` and ``tool-agent`` (version
 ``"1"``), on the offline model unless the configuration names ``"model": "provider:name"``.
+
+Importing this package is cheap: langgraph and langchain-core load on first use of a name that
+needs them (PEP 562 module ``__getattr__``), so the entry point costs nothing to managers of
+other frameworks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from agent_sessions import AgentTemplate, Framework, hookimpl
-from agent_sessions_langgraph._framework import (
-    LangGraphAgent,
-    LangGraphFactory,
+from agent_sessions_langgraph._plugin import (
     LangGraphFramework,
-    LangGraphSettings,
-    from_langchain,
-    strict_serializer,
-    to_langchain,
+    register_frameworks,
+    register_templates,
+    template,
 )
-from agent_sessions_langgraph.offline import OfflineChatModel
-from agent_sessions_langgraph.templates import (
-    BuildContext,
-    build_chat,
-    build_tool_agent,
-    order_status,
-    resolve_model,
-)
+
+if TYPE_CHECKING:
+    from agent_sessions_langgraph._framework import (
+        LangGraphAgent,
+        LangGraphFactory,
+        LangGraphSettings,
+        from_langchain,
+        strict_serializer,
+        to_langchain,
+    )
+    from agent_sessions_langgraph.offline import OfflineChatModel
+    from agent_sessions_langgraph.templates import (
+        BuildContext,
+        build_chat,
+        build_tool_agent,
+        order_status,
+        resolve_model,
+    )
 
 __all__ = [
     "BuildContext",
@@ -49,29 +60,26 @@ __all__ = [
     "to_langchain",
 ]
 
-
-def template(
-    template_id: str, version: str, build: Callable[[BuildContext], object], description: str = ""
-) -> AgentTemplate:
-    """A LangGraph template for ``register_templates``: ``build(context)`` returns a
-    ``StateGraph`` (uncompiled) from ``context.configuration`` and ``context.model``."""
-    return AgentTemplate(
-        framework=LangGraphFramework.name,
-        template_id=template_id,
-        version=version,
-        build=build,
-        description=description or (build.__doc__ or "").strip().splitlines()[0],
-    )
-
-
-@hookimpl
-def register_frameworks(register: Callable[[Framework], None]) -> None:
-    """Register the ``langgraph`` framework."""
-    register(LangGraphFramework())
+_LAZY = {
+    "LangGraphAgent": "_framework",
+    "LangGraphFactory": "_framework",
+    "LangGraphSettings": "_framework",
+    "from_langchain": "_framework",
+    "strict_serializer": "_framework",
+    "to_langchain": "_framework",
+    "OfflineChatModel": "offline",
+    "BuildContext": "templates",
+    "build_chat": "templates",
+    "build_tool_agent": "templates",
+    "order_status": "templates",
+    "resolve_model": "templates",
+}
 
 
-@hookimpl
-def register_templates(register: Callable[[AgentTemplate], None]) -> None:
-    """Register the built-in ``chat`` and ``tool-agent`` templates, version 1."""
-    register(template("chat", "1", build_chat))
-    register(template("tool-agent", "1", build_tool_agent))
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent_sessions_langgraph' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"agent_sessions_langgraph.{module}"), name)
+    globals()[name] = value
+    return value

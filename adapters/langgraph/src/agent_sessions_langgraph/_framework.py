@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from langchain_core.messages import (
     AIMessage,
@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from agent_sessions import (
     AgentCreateRequest,
@@ -27,8 +27,6 @@ from agent_sessions import (
     AgentInstance,
     ChatMessage,
     ConfigurationError,
-    Framework,
-    Persistence,
     SessionKey,
 )
 from agent_sessions_langgraph.templates import BuildContext, resolve_model
@@ -36,7 +34,6 @@ from agent_sessions_langgraph.templates import BuildContext, resolve_model
 __all__ = [
     "LangGraphAgent",
     "LangGraphFactory",
-    "LangGraphFramework",
     "LangGraphSettings",
     "from_langchain",
     "strict_serializer",
@@ -281,23 +278,3 @@ class LangGraphFactory(AgentFactory):
         instance._state = {}
         if self.checkpointer is not None:
             await self.checkpointer.adelete_thread(str(instance.key))
-
-
-class LangGraphFramework(Framework):
-    """The ``langgraph`` framework: templates are ``StateGraph`` builders."""
-
-    name: ClassVar[str] = "langgraph"
-    # The context lives in the instance (or its checkpointer thread, deleted on destroy), so a
-    # recreated instance starts fresh, as the conformance suite checks.
-    native_sessions: ClassVar[bool] = False
-    persistence: ClassVar[Persistence | None] = "snapshot"
-    snapshot_every: ClassVar[int] = 1  # instances whose state is only messages say 0
-    uses_templates: ClassVar[bool] = True
-
-    def create_agent_factory(self, settings: Mapping[str, Any]) -> LangGraphFactory:
-        """A factory configured by :class:`LangGraphSettings` fields."""
-        try:
-            parsed = LangGraphSettings.model_validate(dict(settings))
-        except ValidationError as exc:
-            raise ConfigurationError(f"invalid langgraph settings: {exc}") from exc
-        return LangGraphFactory(parsed)
