@@ -16,6 +16,7 @@ from agent_sessions.stores.base import (
     TurnWrite,
 )
 from agent_sessions.stores.memory import MemoryStore
+from agent_sessions.stores.postgres import PostgresStore
 from agent_sessions.stores.sqlite import DEFAULT_SQLITE_PATH, SQLiteStore
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Lease",
     "LoadedSession",
     "MemoryStore",
+    "PostgresStore",
     "SQLiteStore",
     "SessionRecord",
     "SessionStore",
@@ -40,4 +42,5 @@ DEFAULT_STORE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH.as_posix()}"
 def register_stores(register: Callable[[type[SessionStore]], None]) -> None:
     """The built-in stores, registered through the same hook as a plugin's."""
     register(SQLiteStore)
+    register(PostgresStore)  # psycopg is imported only when one is built
     register(MemoryStore)

@@ -6,8 +6,10 @@ the session's lease. Everything is JSON; nothing is ever unpickled.
 
 **Fencing.** A process that loads a session *claims* it: the store bumps the session's epoch in
 one atomic step and returns a :class:`Lease` carrying it. Every later write names the lease, and
-the store applies it only if the epoch is still current (and the turn number is the next one);
-otherwise it raises :class:`~agent_sessions.LeaseLost`. The newest claimant therefore wins at
+the store applies it only if the epoch and owner are still the session's (and the turn number is
+the next one); otherwise it raises :class:`~agent_sessions.LeaseLost`. (The owner matters after
+a delete: a re-created session starts again at epoch 1, and a lease from before the delete must
+not write to it.) The newest claimant therefore wins at
 once, and a process that paused, lost its connection or was partitioned can never write again
 for that session: two processes can never both advance one session.
 """

@@ -98,7 +98,7 @@ class MemoryStore(SessionStore):
 
     def _current(self, lease: Lease, turn_count: int | None = None) -> _Row:
         row = self._rows.get(lease.key)
-        if row is None or row.epoch != lease.epoch:
+        if row is None or (row.epoch, row.owner) != (lease.epoch, lease.owner):
             raise LeaseLost(lease.key, lease.epoch)
         if turn_count is not None and row.turn_count != turn_count:
             raise LeaseLost(lease.key, lease.epoch)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from agent_sessions.errors import ConfigurationError, LeaseLost, SchemaTooNew, StoreUnavailable
+from agent_sessions.errors import (
+    ConfigurationError,
+    CorruptSessionData,
+    LeaseLost,
+    SchemaTooNew,
+    StoreUnavailable,
+)
 from agent_sessions.keys import SessionKey
 from agent_sessions.models import ChatMessage
 from agent_sessions.stores.base import (
@@ -414,6 +420,8 @@ class SQLiteStore(SessionStore):
                     ),
                 )
                 return Lease(key, 1, owner), None, []
+            if type(row[8]) is not int:  # SQLite columns hold any type
+                raise CorruptSessionData(key, f"the stored epoch is not an integer: {row[8]!r}")
             epoch = row[8] + 1
             conn.execute(
                 "UPDATE sessions SET epoch = ?, owner = ? WHERE key = ?", (epoch, owner, text)
@@ -428,13 +436,15 @@ class SQLiteStore(SessionStore):
         lease, row, rows = self._write(conn, body)
         if row is None:
             return lease, None
-        record = _record((*row[:8], lease.epoch, owner))
-        loaded = LoadedSession(
-            record=record,
-            snapshot=decode_snapshot(key, row[10]),
-            snapshot_turn=row[11],
-            messages=[decode_message(key, *r) for r in rows],
-        )
+        try:
+            loaded = LoadedSession(
+                record=_record((*row[:8], lease.epoch, owner)),
+                snapshot=decode_snapshot(key, row[10]),
+                snapshot_turn=row[11],
+                messages=[decode_message(key, *r) for r in rows],
+            )
+        except (ValueError, TypeError) as exc:  # a record column of the wrong type
+            raise CorruptSessionData(key, f"the session record does not decode: {exc}") from exc
         return lease, loaded
 
     async def check(self, lease: Lease) -> None:
@@ -443,8 +453,10 @@ class SQLiteStore(SessionStore):
 
     @staticmethod
     def _check(conn: sqlite3.Connection, lease: Lease) -> None:
-        row = conn.execute("SELECT epoch FROM sessions WHERE key = ?", (str(lease.key),)).fetchone()
-        if row is None or row[0] != lease.epoch:
+        row = conn.execute(
+            "SELECT epoch, owner FROM sessions WHERE key = ?", (str(lease.key),)
+        ).fetchone()
+        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
             raise LeaseLost(lease.key, lease.epoch)
 
     async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
@@ -468,8 +480,9 @@ class SQLiteStore(SessionStore):
             assignments += ", snapshot = ?, snapshot_turn = ?"
             values += [encode_snapshot(turn.snapshot), turn.turn]
         cursor = conn.execute(
-            f"UPDATE sessions SET {assignments} WHERE key = ? AND epoch = ? AND turn_count = ?",
-            (*values, text, lease.epoch, turn.turn - 1),
+            f"UPDATE sessions SET {assignments} "
+            "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?",
+            (*values, text, lease.epoch, lease.owner, turn.turn - 1),
         )
         if cursor.rowcount != 1:
             raise LeaseLost(lease.key, lease.epoch)
@@ -488,8 +501,8 @@ class SQLiteStore(SessionStore):
     def _save_snapshot(conn: sqlite3.Connection, lease: Lease, turn: int, encoded: str) -> None:
         cursor = conn.execute(
             "UPDATE sessions SET snapshot = ?, snapshot_turn = ? "
-            "WHERE key = ? AND epoch = ? AND turn_count = ?",
-            (encoded, turn, str(lease.key), lease.epoch, turn),
+            "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?",
+            (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn),
         )
         if cursor.rowcount != 1:
             raise LeaseLost(lease.key, lease.epoch)
