@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 
 SOURCES := core/src adapters/stub/src adapters/langgraph/src
 
-.PHONY: setup demo test lint typecheck pytest bench soak docs clean
+.PHONY: setup demo tour test lint typecheck pytest bench soak docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -24,6 +24,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock core/pyproject.toml $(wildcard ada
 setup: $(VENV)/.synced
 
 demo: setup
+	$(PY) examples/langgraph_demo.py
+
+tour: setup
 	$(PY) examples/demo.py
 
 lint: setup
@@ -41,7 +44,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	$(PY) -m benchmarks
+	bash scripts/with-postgres.sh $(PY) -m benchmarks
 
 soak: setup
 	AGENT_SESSIONS_SOAK=1 bash scripts/with-postgres.sh $(VENV)/bin/pytest -q -m slow

@@ -61,6 +61,7 @@ def test_every_example_has_a_test() -> None:
         "third_party_adapter/agent_sessions_parrot.py",
         "third_party_adapter/tests/test_parrot.py",
         "langgraph_support.py",
+        "langgraph_demo.py",
     }
     found = {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.py")}
     assert found == tested
@@ -165,6 +166,22 @@ def test_langgraph_support() -> None:
         "[session-bob · reused] user: What is my name?",
         "Your name is Bob.",
     )
+
+
+def test_langgraph_demo_restores_both_customers_after_a_restart() -> None:
+    out = run_example("langgraph_demo.py")
+    assert_lines(
+        out,
+        "[session-ada  created] user: Hello, my name is Ada",
+        "[session-bob  created] user: Hi, my name is Bob",
+        "agent calls order_status({'order_id': 'latest'})",
+        "chunks: Your  | name  | is  | Ada.",
+        "graphs compiled: 1 for 2 sessions",
+        "[session-bob restored] user: What is my name?",
+        "[session-ada restored] user: What is my name?",
+        "end_session(session-bob) deleted {'sessions': 1, 'messages': 6, 'snapshots': 1}",
+    )
+    assert out.count("Your name is Bob.") == 2 and out.count("Your name is Ada.") == 1
 
 
 def test_use_parrot() -> None:

@@ -253,3 +253,11 @@ def test_manager_stats_fields() -> None:
         "failed",
         "active",
     }
+
+
+@pytest.mark.parametrize("field", ["content", "name"])
+def test_a_lone_surrogate_is_refused_when_the_message_is_made(field: str) -> None:
+    """It could not be stored or sent as UTF-8; the edge refuses it, not a store's encoder."""
+    values = {"role": "user", "content": "fine", field: "bad \ud800 text"}
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        ChatMessage(**values)

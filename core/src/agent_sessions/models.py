@@ -7,6 +7,7 @@ re-validation on the hot path.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +27,8 @@ __all__ = [
     "SessionStats",
 ]
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
 Role = Literal["system", "user", "assistant", "tool"]
 """Who wrote a message."""
 
@@ -44,6 +47,14 @@ class ChatMessage(BaseModel):
     """The tool's name for ``role="tool"``, or a participant's name."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Adapter-specific extras (tool calls, ids); JSON-able."""
+
+    @field_validator("content", "name")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        # A lone surrogate cannot be stored or sent as UTF-8; refuse it here, not in a store.
+        if value is not None and _SURROGATE.search(value) is not None:
+            raise ValueError("holds a lone surrogate, which is not valid Unicode text")
+        return value
 
     @classmethod
     def user(cls, content: str, **extra: Any) -> ChatMessage:
