@@ -18,7 +18,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet "uv>=0.5,<1"
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock core/pyproject.toml $(wildcard adapters/*/pyproject.toml)
-	$(UV) sync --all-packages --locked --quiet
+	$(UV) sync --all-packages --locked --inexact --quiet
 	@touch $@
 
 setup: $(VENV)/.synced
@@ -44,6 +44,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
+	$(UV) sync --all-packages --locked --inexact --quiet --group bench
 	bash scripts/with-postgres.sh $(PY) -m benchmarks
 
 soak: setup

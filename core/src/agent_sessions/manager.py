@@ -589,6 +589,38 @@ class SessionManager:
             self._on_ended(key=key, stats=None)
         return report
 
+    async def open_session(
+        self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
+    ) -> tuple[SessionKey, InstanceEvent]:
+        """Make sure the session's instance is live (and, ``persisted``, its record stored)
+        without running a turn: a service creates sessions this way before their first message.
+        Returns the key and how the instance was found."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id, self._agents)
+        key = self.strategy.context_key(agent_id, session_id, namespace)
+        entry, event = await self._acquire(key, agent)
+        entry.leave()
+        return key, event
+
+    async def session_exists(self, key: SessionKey | str) -> bool:
+        """Whether ``key`` names a live instance or (``persisted``) a stored session."""
+        key = _as_key(key)
+        if self._registry.index.get(key) is not None or self._registry.is_creating(key):
+            return True
+        if self.store is None:
+            return False
+        await self._open_store()
+        return await self.store.get(key) is not None
+
+    async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
+        """The session's messages, oldest first (``persisted``: from the store's log; other
+        strategies keep no log, so this is empty)."""
+        if self.store is None:
+            return []
+        await self._open_store()
+        return await self.store.history(_as_key(key), limit)
+
     async def evict(self, key: SessionKey | str) -> bool:
         """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
         return await self._unload(_as_key(key), "evicted")
