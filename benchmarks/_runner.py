@@ -20,6 +20,7 @@ __all__ = ["GROUPS", "Context", "Progress", "Section", "main", "section"]
 GROUPS: dict[str, str] = {
     "core": "benchmarks.core",
     "langgraph": "benchmarks.langgraph",
+    "persistence": "benchmarks.persistence",
 }
 """Group name -> the module whose import registers its sections, in page order."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -16,7 +17,7 @@ from agent_sessions.errors import SessionBusy
 from agent_sessions.factory import AgentInstance
 from agent_sessions.keys import SessionKey
 from agent_sessions.lifecycle import ExpiryIndex, LifecyclePolicy
-from agent_sessions.models import SessionStats
+from agent_sessions.models import SessionStats, built
 from agent_sessions.stores.base import Lease
 
 __all__ = ["RESPONSE_WINDOW", "Entry", "Registry"]
@@ -40,7 +41,9 @@ class Entry(Generic[InstanceT]):
         "lease",
         "messages",
         "restored",
+        "rt_next",
         "rt_recent",
+        "rt_sorted",
         "rt_sum",
         "turns",
         "waiters",
@@ -58,6 +61,10 @@ class Entry(Generic[InstanceT]):
         self.messages = 0
         self.rt_sum = 0.0
         self.rt_recent: array[float] | None = None
+        """The latest turn durations, a ring of at most RESPONSE_WINDOW."""
+        self.rt_sorted: list[float] | None = None
+        """The same durations kept sorted, so the p95 is a lookup, not a sort per turn."""
+        self.rt_next = 0
         self.restored = False
         """Rebuilt from the store rather than created empty."""
         self.lease: Lease | None = None
@@ -69,22 +76,27 @@ class Entry(Generic[InstanceT]):
         self.messages += messages
         self.rt_sum += elapsed
         self.last_activity = finished
-        recent = self.rt_recent
-        if recent is None:
-            self.rt_recent = array("d", (elapsed,))
+        recent, ordered = self.rt_recent, self.rt_sorted
+        if recent is None or ordered is None:
+            self.rt_recent, self.rt_sorted = array("d", (elapsed,)), [elapsed]
         elif len(recent) < RESPONSE_WINDOW:
             recent.append(elapsed)
-        else:
-            recent[(self.turns - 1) % RESPONSE_WINDOW] = elapsed
+            insort(ordered, elapsed)
+        else:  # the ring is full: the oldest duration makes way
+            oldest = recent[self.rt_next]
+            recent[self.rt_next] = elapsed
+            self.rt_next = (self.rt_next + 1) % RESPONSE_WINDOW
+            del ordered[bisect_left(ordered, oldest)]
+            insort(ordered, elapsed)
 
     def stats(self) -> SessionStats:
-        recent = self.rt_recent
+        ordered = self.rt_sorted
         p95 = None
-        if recent:
-            ordered = sorted(recent)
+        if ordered:
             # Nearest-rank percentile: the smallest value with at least 95% at or below it.
             p95 = ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
-        return SessionStats.model_construct(
+        return built(
+            SessionStats,
             message_count=self.messages,
             turn_count=self.turns,
             created_at=self.created_at,

@@ -49,6 +49,7 @@ from agent_sessions.models import (
     InstanceEvent,
     ManagerStats,
     SessionStats,
+    built,
 )
 from agent_sessions.stores import DEFAULT_STORE_URL
 from agent_sessions.stores.base import LoadedSession, SessionRecord, SessionStore, TurnWrite
@@ -265,8 +266,8 @@ class SessionManager:
             self._on_turn(
                 key=key, messages=produced, duration=duration, stats=stats, instance_event=event
             )
-        return ExecutionResult.model_construct(
-            session_key=key, messages=produced, instance_event=event, stats=stats
+        return built(
+            ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
         )
 
     async def stream(self, command: ExecuteAgentCommand) -> AsyncIterator[ChatMessage]:
@@ -372,7 +373,6 @@ class SessionManager:
             if entry.lease is not None and not await self._still_ours(entry):
                 continue
             self._counts["reused"] += 1
-            logger.debug("reusing session agent %s", key)
             if self._on_reused.active:
                 self._on_reused(key=key, stats=entry.stats())
             return entry, "reused"

@@ -8,7 +8,7 @@ re-validation on the hot path.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +26,21 @@ __all__ = [
     "Role",
     "SessionStats",
 ]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(model: type[M], **values: Any) -> M:
+    """``model.model_construct(**values)`` for the manager's own outputs, whose values it made
+    itself and which name every field: the same object, without model_construct's per-field
+    default handling (two of these are built on every turn)."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 

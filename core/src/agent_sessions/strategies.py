@@ -9,6 +9,7 @@ the rest. ``persistent = True`` tells the manager to load and save the session t
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import ClassVar, Protocol, runtime_checkable
 
 from agent_sessions.hookspecs import hookimpl
@@ -32,6 +33,20 @@ class SessionStrategy(Protocol):
         ...
 
 
+@lru_cache(maxsize=4096)
+def _cached(agent_id: str, session_id: str | None, namespace: str | None) -> SessionKey:
+    return SessionKey(agent_id, session_id, namespace)
+
+
+def session_key(agent_id: str, session_id: str | None, namespace: str | None) -> SessionKey:
+    """``SessionKey(agent_id, session_id, namespace)``, remembered for the sessions seen
+    lately: a turn then skips re-validating and re-escaping ids it has already checked."""
+    try:
+        return _cached(agent_id, session_id, namespace)
+    except TypeError:  # an unhashable id: let the key say what is wrong with it
+        return SessionKey(agent_id, session_id, namespace)
+
+
 class SharedStrategy:
     """One instance per agent, whatever the session: simple and cheap, but every session's
     messages land in one context. Right for stateless agents."""
@@ -44,8 +59,8 @@ class SharedStrategy:
     ) -> SessionKey:
         """``agent_id`` (in its namespace) alone; the session id is validated, then ignored."""
         if session_id is not None:
-            SessionKey(agent_id, session_id, namespace)  # reject bad ids here too
-        return SessionKey(agent_id, None, namespace)
+            session_key(agent_id, session_id, namespace)  # reject bad ids here too
+        return session_key(agent_id, None, namespace)
 
 
 class PerSessionStrategy:
@@ -58,7 +73,7 @@ class PerSessionStrategy:
         self, agent_id: str, session_id: str | None, namespace: str | None
     ) -> SessionKey:
         """``agent_id#session_id``; without a session id, the agent-level instance."""
-        return SessionKey(agent_id, session_id, namespace)
+        return session_key(agent_id, session_id, namespace)
 
 
 class PersistedStrategy(PerSessionStrategy):

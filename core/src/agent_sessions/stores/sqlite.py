@@ -173,6 +173,7 @@ class SQLiteStore(SessionStore):
         self.lock_retry = float(lock_retry)
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
         self._opening: asyncio.Future[None] | None = None
 
     @classmethod
@@ -358,6 +359,9 @@ class SQLiteStore(SessionStore):
     async def aclose(self) -> None:
         """Finish queued writes and close the connection."""
         thread, self._thread = self._thread, None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         if thread is None:
             return
         self._jobs.put(_STOP)
@@ -448,8 +452,26 @@ class SQLiteStore(SessionStore):
         return lease, loaded
 
     async def check(self, lease: Lease) -> None:
-        """Raise ``LeaseLost`` if the session's epoch is no longer ``lease.epoch``."""
-        await self._call(self._check, lease)
+        """Raise ``LeaseLost`` if the session's epoch is no longer ``lease.epoch``.
+
+        Read on the caller's thread through a read-only connection: in WAL mode a reader never
+        waits for the writer, and a primary-key read takes microseconds, so the check neither
+        queues behind a commit in flight nor splits the next group commit."""
+        if self._thread is None:
+            await self.open()
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = self._connect_reader()
+        try:
+            self._check(reader, lease)
+        except sqlite3.OperationalError:  # locked during WAL recovery, say: ask the writer
+            await self._call(self._check, lease)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        reader = sqlite3.connect(uri, uri=True, timeout=0.05, isolation_level=None)
+        reader.execute("PRAGMA query_only = ON")
+        return reader
 
     @staticmethod
     def _check(conn: sqlite3.Connection, lease: Lease) -> None:
