@@ -134,7 +134,8 @@ class SessionBusy(SessionError):
 
 
 class CapacityExceeded(SessionError):
-    """``max_active`` instances are live and every one is mid-turn, so none can be evicted."""
+    """``max_active`` is reached by instances that are all mid-turn or still being created, so
+    none can be evicted to make room."""
 
     def __init__(self, key: Any, max_active: int) -> None:
         self.max_active = max_active
