@@ -164,6 +164,10 @@ class CorruptSessionData(SessionError):
     """A stored row of this session does not decode as the JSON we write; it was refused and
     nothing in it was run."""
 
+    def __init__(self, key: Any, reason: str) -> None:
+        self.reason = reason
+        super().__init__(key, f"session {key}: {reason}")
+
 
 class StoreError(AgentSessionsError, RuntimeError):
     """The session store failed."""

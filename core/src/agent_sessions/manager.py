@@ -476,9 +476,7 @@ class SessionManager:
             with contextlib.suppress(Exception):
                 await self._factory.destroy_agent(entry.instance)
             self._counts["failed"] += 1
-            raise CorruptSessionData(
-                entry.key, f"restoring session {entry.key} failed: {exc!r}"
-            ) from exc
+            raise CorruptSessionData(entry.key, f"restoring it failed: {exc!r}") from exc
         entry.restored = True
         entry.turns = record.turn_count
         entry.messages = record.message_count

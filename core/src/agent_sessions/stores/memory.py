@@ -87,6 +87,7 @@ class MemoryStore(SessionStore):
             return Lease(key, 1, owner), None
         row.epoch += 1
         row.owner = owner
+        row.last_activity = max(row.last_activity, now)  # a claim is activity (retention)
         messages = [decode_message(key, *m) for turn, m in row.log if turn > row.snapshot_turn]
         loaded = LoadedSession(
             record=row.record(key),

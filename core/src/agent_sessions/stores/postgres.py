@@ -129,7 +129,9 @@ _CLAIM = (
     "INSERT INTO agent_sessions AS s (key, namespace, agent_id, session_id, template_id, "
     "template_version, created_at, last_activity, epoch, owner) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
-    "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner "
+    "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner, "
+    # A claim is activity: retention must not purge a session while it is being restored.
+    "last_activity = GREATEST(s.last_activity, EXCLUDED.last_activity) "
     f"RETURNING {_RECORD}, snapshot, snapshot_turn"
 )
 # Run after _CLAIM in its transaction: the row is locked, so no turn can land in between.

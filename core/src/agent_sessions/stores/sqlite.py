@@ -232,7 +232,12 @@ class SQLiteStore(SessionStore):
                 time.sleep(pause * (1 + random.random()))
                 pause = min(pause * 2, 0.25)
 
-    def _run(self, connected: threading.Event, failure: list[BaseException]) -> None:
+    def _run(
+        self,
+        jobs: queue.SimpleQueue[_Job | object],
+        connected: threading.Event,
+        failure: list[BaseException],
+    ) -> None:
         try:
             conn = self._connect()
             self._migrate(conn)
@@ -244,7 +249,7 @@ class SQLiteStore(SessionStore):
         try:
             carried: _Job | object | None = None
             while True:
-                job = carried if carried is not None else self._jobs.get()
+                job = carried if carried is not None else jobs.get()
                 carried = None
                 if not isinstance(job, _Job):
                     return  # _STOP
@@ -254,7 +259,7 @@ class SQLiteStore(SessionStore):
                 batch = [job]
                 while True:  # group commit: take every write already waiting
                     try:
-                        nxt = self._jobs.get_nowait()
+                        nxt = jobs.get_nowait()
                     except queue.Empty:
                         break
                     if isinstance(nxt, _Job) and nxt.batchable:
@@ -343,8 +348,15 @@ class SQLiteStore(SessionStore):
         self._opening = asyncio.get_running_loop().create_future()
         connected = threading.Event()
         failure: list[BaseException] = []
+        # Each writer thread has a queue of its own: a call that reopens the store while aclose()
+        # waits for the old thread must not start a thread that takes the old one's _STOP.
+        jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._jobs = jobs
         thread = threading.Thread(
-            target=self._run, args=(connected, failure), name="agent-sessions-sqlite", daemon=True
+            target=self._run,
+            args=(jobs, connected, failure),
+            name="agent-sessions-sqlite",
+            daemon=True,
         )
         thread.start()
         await asyncio.get_running_loop().run_in_executor(None, connected.wait)
@@ -359,12 +371,13 @@ class SQLiteStore(SessionStore):
     async def aclose(self) -> None:
         """Finish queued writes and close the connection."""
         thread, self._thread = self._thread, None
+        jobs = self._jobs  # the closing thread's queue (a reopen gets a new one)
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
         if thread is None:
             return
-        self._jobs.put(_STOP)
+        jobs.put(_STOP)
         await asyncio.get_running_loop().run_in_executor(None, thread.join)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -428,7 +441,10 @@ class SQLiteStore(SessionStore):
                 raise CorruptSessionData(key, f"the stored epoch is not an integer: {row[8]!r}")
             epoch = row[8] + 1
             conn.execute(
-                "UPDATE sessions SET epoch = ?, owner = ? WHERE key = ?", (epoch, owner, text)
+                # A claim is activity: retention must not purge a session being restored.
+                "UPDATE sessions SET epoch = ?, owner = ?, last_activity = max(last_activity, ?) "
+                "WHERE key = ?",
+                (epoch, owner, now, text),
             )
             messages = conn.execute(
                 "SELECT role, content, name, metadata FROM messages "
