@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock core/pyproject.toml $(wildcard ada
 setup: $(VENV)/.synced
 
 demo: setup
-	$(PY) examples/langgraph_demo.py
+	$(VENV)/bin/agent-sessions demo
 
 tour: setup
 	$(PY) examples/demo.py
@@ -52,6 +52,7 @@ soak: setup
 
 docs: setup
 	$(PY) scripts/gen_hook_reference.py
+	$(PY) scripts/gen_cli_reference.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

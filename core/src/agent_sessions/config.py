@@ -33,6 +33,7 @@ else:  # pragma: no cover - the extras pull tomli in on 3.10
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_AGENTS",
     "DEFAULT_CONFIG_FILE",
     "AgentConfig",
     "AuthConfig",
@@ -40,6 +41,7 @@ __all__ = [
     "LimitsConfig",
     "ServerConfig",
     "Settings",
+    "config_path",
     "load_settings",
 ]
 
@@ -81,6 +83,21 @@ class AgentConfig(BaseModel):
     def _valid_id(cls, value: str) -> str:
         _check("agent_id", value, optional=False)
         return value
+
+
+DEFAULT_AGENTS: tuple[AgentConfig, ...] = (
+    AgentConfig(
+        id="customer-service-bot",
+        name="Customer service",
+        framework="langgraph",
+        template_id="tool-agent",
+        template_version="1",
+    ),
+)
+"""The agents of a configuration that names none (no ``[[agents]]`` in the file, no
+``AGENT_SESSIONS_AGENTS``): ``customer-service-bot`` on LangGraph's ``tool-agent`` template with
+its offline model, so ``agent-sessions chat --agent customer-service-bot`` and ``serve`` work with
+no file at all. An explicit ``agents = []`` means none."""
 
 
 class AuthConfig(BaseModel):
@@ -150,7 +167,9 @@ class Settings(BaseSettings):
     lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
     framework_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per framework name: its ``framework_settings``."""
-    agents: list[AgentConfig] = Field(default_factory=list)
+    agents: list[AgentConfig] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
+    """The agents served. Left out: :data:`DEFAULT_AGENTS` (``customer-service-bot`` on LangGraph's
+    ``tool-agent`` template, offline)."""
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -178,16 +197,22 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def config_path(path: str | Path | None = None) -> Path | None:
+    """The file :func:`load_settings` reads: ``path``, else ``$AGENT_SESSIONS_CONFIG``, else
+    ``./agent-sessions.toml`` if it exists, else ``None`` (defaults only)."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
+    if chosen:
+        return Path(chosen)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read the configuration: ``path``, else ``$AGENT_SESSIONS_CONFIG``, else
     ``./agent-sessions.toml`` if it exists, else defaults; then the environment on top.
 
     Raises :class:`ConfigFileError` (one message: file, line, key, reason).
     """
-    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
-    file = Path(chosen) if chosen else None
-    if file is None and DEFAULT_CONFIG_FILE.exists():
-        file = DEFAULT_CONFIG_FILE
+    file = config_path(path)
     data: dict[str, Any] = {}
     text = ""
     if file is not None:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from agent_sessions.keys import SessionKey
 
@@ -31,7 +31,7 @@ Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 class LifecyclePolicy(BaseModel):
     """When live instances are unloaded. Durations are seconds (float) or ``timedelta``.
 
-    ``None`` switches a limit off. Unloading (eviction) keeps a persisted session's state; ending a
+    ``None`` switches a limit off (in a TOML file, which has no null: ``"off"``). Unloading (eviction) keeps a persisted session's state; ending a
     session deletes it.
     """
 
@@ -50,6 +50,16 @@ class LifecyclePolicy(BaseModel):
     """``persisted`` only: delete stored sessions idle longer than this, ``retention_batch`` at
     a time per sweep, so the database stops growing. ``None``: keep them."""
     retention_batch: Annotated[int, Field(ge=1)] = 500
+
+    @field_validator(
+        "idle_timeout", "max_lifetime", "max_active", "sweep_interval", "retention", mode="before"
+    )
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # TOML has no null: a configuration file says "off" to switch a limit off.
+        return (
+            None if isinstance(value, str) and value.strip().lower() in ("off", "none") else value
+        )
 
     def __init__(
         self,

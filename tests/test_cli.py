@@ -1,0 +1,758 @@
+"""The ``agent-sessions`` command line: every command's happy path and its errors, in process
+(typer's CliRunner) and as real subprocesses of the installed console script; its reference in
+docs/cli.md; the example configuration file there."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from agent_sessions import ChatMessage, SessionKey
+from agent_sessions.cli._output import parse_age
+from agent_sessions.cli.commands import app, masked
+from agent_sessions.config import ConfigFileError, Settings, load_settings
+from agent_sessions.stores import SQLiteStore, TurnWrite
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent / "agent-sessions"
+DAY = 86_400.0
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# -- fixtures and helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in an empty directory, with no AGENT_SESSIONS_* variable set."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("AGENT_SESSIONS_"):
+            monkeypatch.delenv(name)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess: ours without AGENT_SESSIONS_*, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SESSIONS_")}
+    return {**env, **extra}
+
+
+def invoke(*args: str, input: str | None = None, **env: str) -> Result:
+    result = CliRunner().invoke(app, list(args), input=input, env=env or None)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback is a bug: show it
+    return result
+
+
+def run(
+    *args: str, cwd: Path, input: str = "", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real console script, as a user runs it."""
+    return subprocess.run(
+        [str(BIN), *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(),
+        check=False,
+    )
+
+
+def one_red_line(stderr: str) -> str:
+    """The single line of an error report (and nothing that looks like a traceback)."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+STUB_CONFIG = """\
+store = "sqlite:///{db}"
+
+[[agents]]
+id = "echo-bot"
+framework = "stub"
+template_id = "echo"
+
+[[agents]]
+id = "customer-service-bot"
+template_id = "tool-agent"
+"""
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "sessions.db"
+
+
+@pytest.fixture
+def config(tmp_path: Path, db: Path) -> Path:
+    """A configuration with a stub agent (fast) and the LangGraph one, on ``db``."""
+    path = tmp_path / "agent-sessions.toml"
+    path.write_text(STUB_CONFIG.format(db=db), encoding="utf-8")
+    return path
+
+
+def populate(db: Path, sessions: Sequence[tuple[str | None, str, str, float]]) -> None:
+    """Store one turn for each ``(principal, agent, session, last activity)``."""
+
+    async def write() -> None:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            for principal, agent, session, at in sessions:
+                key = SessionKey(agent, session, principal)
+                lease, _ = await store.claim(key, "test", "echo", "1", at)
+                messages = [ChatMessage.user("hi"), ChatMessage.assistant("echo #1: hi")]
+                await store.append_turn(lease, TurnWrite(1, messages, at, 0.004))
+        finally:
+            await store.aclose()
+
+    asyncio.run(write())
+
+
+def stored(db: Path) -> list[str]:
+    async def read() -> list[str]:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            return [str(r.key) for r in await store.list_sessions(limit=1000)]
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
+# -- the application ------------------------------------------------------------------------------
+
+
+def test_help_lists_every_command() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("demo", "chat", "serve", "sessions", "plugins", "config"):
+        assert command in result.stdout
+    sessions = invoke("sessions", "--help")
+    for command in ("list", "show", "end", "cleanup"):
+        assert command in sessions.stdout
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == "agent-sessions 0.1.0"
+
+
+def test_the_console_script_is_installed_and_reports_a_bad_file_in_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bad.toml").write_text(
+        'strategy = "persisted"\n\n[lifecycle]\nidle_timeout = -5\n', encoding="utf-8"
+    )
+    done = run("--config", "bad.toml", "sessions", "list", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    line = one_red_line(done.stderr)
+    assert line == "error: bad.toml:4: lifecycle.idle_timeout: Input should be greater than 0"
+
+
+# -- configuration errors: one red line, exit 2 --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[agents]]\nid = "a"\ntemplate_id = "chat"\n\n[[agents]]\nid = "b"\n'
+            'template_id = "chat"\nbogus = 1\n',
+            "error: bad.toml:8: agents.1.bogus: Extra inputs are not permitted",
+        ),
+        ("strategy = \n", "error: bad.toml:1: not valid TOML"),
+        (
+            '[auth]\napi_keys = { "short" = "tenant-a" }\n',
+            "error: bad.toml:2: auth.api_keys: Value error, every API key must be at least 16",
+        ),
+        ('overlap = "sometimes"\n', "error: bad.toml:1: overlap: Input should be 'enqueue'"),
+    ],
+    ids=["unknown-key", "toml-syntax", "short-api-key", "bad-literal"],
+)
+def test_a_wrong_file_names_its_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "bad.toml").write_text(text, encoding="utf-8")
+    for args in (["config"], ["sessions", "list"], ["chat", "--agent", "a"], ["serve"]):
+        result = invoke("--config", "bad.toml", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert one_red_line(result.stderr).startswith(expected)
+
+
+def test_the_file_comes_from_the_option_the_variable_or_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "agent-sessions.toml").write_text('strategy = "shared"\n', encoding="utf-8")
+    (tmp_path / "other.toml").write_text('strategy = "per_session"\n', encoding="utf-8")
+    assert json.loads(invoke("config").stdout)["strategy"] == "shared"
+    via_env = invoke("config", AGENT_SESSIONS_CONFIG="other.toml")
+    assert json.loads(via_env.stdout)["strategy"] == "per_session"
+    assert "configuration: other.toml" in via_env.stderr
+    assert json.loads(invoke("-c", "other.toml", "config").stdout)["strategy"] == "per_session"
+
+
+def test_a_missing_file_and_a_wrong_variable(tmp_path: Path) -> None:
+    missing = invoke("--config", "nowhere.toml", "config")
+    assert missing.exit_code == 2
+    assert one_red_line(missing.stderr) == (
+        "error: nowhere.toml: cannot read it: No such file or directory"
+    )
+    wrong = invoke("config", AGENT_SESSIONS_LIFECYCLE__IDLE_TIMEOUT="-1")
+    assert wrong.exit_code == 2
+    assert one_red_line(wrong.stderr) == (
+        "error: environment: lifecycle.idle_timeout: Input should be greater than 0"
+    )
+
+
+def test_environment_overrides_the_file(config: Path) -> None:
+    result = invoke(
+        "-c", str(config), "config",
+        AGENT_SESSIONS_LIFECYCLE__RETENTION="3600", AGENT_SESSIONS_LOAD_PLUGINS="stub",
+    )  # fmt: skip
+    assert json.loads(result.stdout)["lifecycle"]["retention"] == 3600.0
+    assert result.stderr.strip().endswith(
+        "agent-sessions.toml; overridden by AGENT_SESSIONS_LIFECYCLE__RETENTION"
+    )  # not by AGENT_SESSIONS_LOAD_PLUGINS, which is no setting
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def test_config_without_a_file_is_the_embedded_default() -> None:
+    result = invoke("config")
+    assert result.exit_code == 0
+    assert "built-in defaults (no file)" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["strategy"] == "persisted"
+    assert data["store"] == "sqlite:///.agent-sessions/sessions.db"
+    assert [(a["id"], a["framework"], a["template_id"]) for a in data["agents"]] == [
+        ("customer-service-bot", "langgraph", "tool-agent")
+    ]
+
+
+def test_config_masks_keys_and_secrets(tmp_path: Path) -> None:
+    (tmp_path / "agent-sessions.toml").write_text(
+        'store = "postgresql://app:hunter2-password@db.internal:5432/sessions"\n'
+        "[framework_settings.langgraph]\nrecursion_limit = 5\n"
+        "[[agents]]\nid = 'bot'\ntemplate_id = 'tool-agent'\n"
+        "configuration = { api_key = 'sk-live-very-secret', model = 'offline' }\n"
+        "[auth]\napi_keys = { 'tenant-a-key-0123456789' = 'tenant-a', "
+        "'tenant-a-key-9876543210' = 'tenant-a2' }\n",
+        encoding="utf-8",
+    )
+    result = invoke("config")
+    assert result.exit_code == 0
+    for secret in ("hunter2", "0123456789", "9876543210", "sk-live"):
+        assert secret not in result.stdout
+    data = json.loads(result.stdout)
+    assert data["store"] == "postgresql://app:***@db.internal:5432/sessions"
+    assert sorted(data["auth"]["api_keys"].values()) == ["tenant-a", "tenant-a2"]
+    assert data["agents"][0]["configuration"] == {"api_key": "***", "model": "offline"}
+
+
+def test_masked_keeps_everything_else() -> None:
+    settings = Settings()
+    assert masked(settings) == settings.model_dump(mode="json")
+
+
+# -- chat -----------------------------------------------------------------------------------------
+
+
+def session_of(output: str) -> str:
+    found = re.search(r"^session (\S+): (new|continuing)", output, re.MULTILINE)
+    assert found, output
+    return found.group(1)
+
+
+def test_chat_remembers_across_two_runs_of_the_command(tmp_path: Path) -> None:
+    """Two real processes, no configuration file: the default agent on the default SQLite
+    store in the working directory."""
+    first = run(
+        "chat", "--agent", "customer-service-bot", cwd=tmp_path, input="Hello, my name is Ada\n"
+    )
+    assert first.returncode == 0, first.stderr
+    session = session_of(first.stdout)
+    assert "agent: Nice to meet you, Ada." in first.stdout
+    assert (
+        f"continue with: agent-sessions chat --agent customer-service-bot --session {session}"
+        in (first.stdout)
+    )
+    assert (tmp_path / ".agent-sessions" / "sessions.db").is_file()
+
+    second = run(
+        "chat", "--agent", "customer-service-bot", "--session", session,
+        cwd=tmp_path, input="What is my name?\n",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert f"session {session}: continuing (1 turn so far)" in second.stdout
+    assert "agent: Your name is Ada." in second.stdout
+
+
+def test_chat_streams_tool_calls_and_stops_at_exit(config: Path, db: Path) -> None:
+    result = invoke(
+        "-c", str(config), "chat", "-a", "customer-service-bot", "-s", "s1",
+        input="What's my order status?\n/exit\nnever read\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:5] == [
+        "session s1: new",
+        "you: What's my order status?",
+        "agent: (calls order_status({'order_id': 'latest'})) ",
+        "  tool: order A-1001 has shipped and arrives on Friday",
+        "agent: Your order status: order A-1001 has shipped and arrives on Friday",
+    ]
+    assert "never read" not in result.stdout
+    assert stored(db) == ["customer-service-bot#s1"]
+
+
+def test_chat_keeps_principals_apart(config: Path) -> None:
+    invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s", "-p", "tenant-a", input="a\n")
+    other = invoke(
+        "-c", str(config), "chat", "-a", "echo-bot", "-s", "s", "-p", "tenant-b", input="b\n"
+    )
+    assert "session s: new" in other.stdout and "echo #1: b" in other.stdout
+    again = invoke(
+        "-c", str(config), "chat", "-a", "echo-bot", "-s", "s", "-p", "tenant-a", input="c\n"
+    )
+    assert "continuing (1 turn so far)" in again.stdout and "echo #2: c" in again.stdout
+
+
+def test_chat_reports_a_failing_turn_goes_on_and_exits_1(config: Path) -> None:
+    result = invoke("-c", str(config), "chat", "-a", "echo-bot", input="hi\nboom !fail\nagain\n")
+    assert result.exit_code == 1
+    assert "echo #1: hi" in result.stdout and "echo #2: again" in result.stdout
+    assert one_red_line(result.stderr).startswith("error: the turn failed: StubFault(")
+
+
+def test_chat_with_an_unknown_agent(config: Path) -> None:
+    result = invoke("-c", str(config), "chat", "--agent", "nope", input="hi\n")
+    assert result.exit_code == 2
+    assert one_red_line(result.stderr) == (
+        "error: unknown agent 'nope'; configured agents: 'echo-bot', 'customer-service-bot'"
+    )
+
+
+def test_chat_with_an_invalid_session_id(config: Path) -> None:
+    result = invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "a" * 300, input="hi\n")
+    assert result.exit_code == 2
+    assert one_red_line(result.stderr).startswith("error: invalid session_id")
+
+
+def test_chat_without_a_store_says_it_forgets(config: Path) -> None:
+    result = invoke(
+        "-c", str(config), "chat", "-a", "echo-bot", input="hi\n",
+        AGENT_SESSIONS_STRATEGY="per_session",
+    )  # fmt: skip
+    assert result.exit_code == 0
+    assert "forgotten when the command ends" in result.stderr
+    assert "echo #1: hi" in result.stdout
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+
+def test_demo_restores_both_sessions_and_shows_the_analytics(tmp_path: Path, config: Path) -> None:
+    done = run("demo", "--db", "demo.db", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    out = done.stdout
+    for line in (
+        "[session-ada  created] user: Hello, my name is Ada",
+        "[session-bob  created] user: Hi, my name is Bob",
+        "agent calls order_status({'order_id': 'latest'})",
+        "chunks: Your  | name  | is  | Ada.",
+        "graphs compiled: 1 for 2 sessions",
+        "== Restart: a new manager on the same SQLite file",
+        "[session-bob restored] user: What is my name?",
+        "[session-ada restored] user: What is my name?",
+        "restored from SQLite: session-ada, session-bob",
+        "customer-service-bot: sessions after the restart",
+        "end_session(session-bob) deleted {'sessions': 1, 'messages': 6, 'snapshots': 1}",
+        "demo finished",
+    ):
+        assert line in out, f"{line!r} not in:\n{out}"
+    assert out.count("Your name is Bob.") == 2 and out.count("Your name is Ada.") == 1
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if (cells := [c.strip() for c in line.strip("│┃ ").split("│")]) and len(cells) > 2
+    }
+    assert rows["session-bob"][:3] == ["restored", "3", "6"]
+    assert rows["session-ada"][:3] == ["restored", "5", "12"]
+    assert rows["restored"] == ["0", "2"] and rows["created"] == ["2", "0"]
+    # what the demo left in its SQLite file, seen by the sessions commands
+    (tmp_path / "demo.toml").write_text(f'store = "sqlite:///{tmp_path / "demo.db"}"\n')
+    listed = invoke("-c", "demo.toml", "sessions", "list")
+    assert "session-ada" in listed.stdout and "session-bob" not in listed.stdout
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def filled(db: Path) -> Iterator[Path]:
+    now = time.time()
+    populate(
+        db,
+        [
+            (None, "echo-bot", "s1", now - 10),
+            ("tenant-a", "echo-bot", "s2", now - 5),
+            ("tenant-a", "customer-service-bot", "s3", now - 3),
+            ("tenant-b", "echo-bot", "s4", now - 1),
+        ],
+    )
+    yield db
+
+
+def test_sessions_list_filters_and_pages(config: Path, filled: Path) -> None:
+    everything = invoke("-c", str(config), "sessions", "list")
+    assert everything.exit_code == 0
+    for session in ("s1", "s2", "s3", "s4"):
+        assert f"│ {session} " in everything.stdout
+    assert "more:" not in everything.stdout
+
+    mine = invoke(
+        "-c", str(config), "sessions", "list", "--principal", "tenant-a", "--agent", "echo-bot"
+    )
+    assert "│ s2 " in mine.stdout
+    assert all(f"│ {s} " not in mine.stdout for s in ("s1", "s3", "s4"))
+
+    seen: list[str] = []
+    args = ["sessions", "list", "--limit", "3"]
+    for _ in range(3):
+        page = invoke("-c", str(config), *args)
+        seen += re.findall(r"│ (s\d) ", page.stdout)
+        more = re.search(r"^more: (.*)$", page.stdout, re.MULTILINE)
+        if more is None:
+            break
+        args = shlex.split(more.group(1))[1:]
+    assert sorted(seen) == ["s1", "s2", "s3", "s4"] and len(seen) == 4
+
+
+def test_sessions_list_on_no_store_creates_nothing(config: Path, db: Path) -> None:
+    result = invoke("-c", str(config), "sessions", "list")
+    assert result.exit_code == 0 and result.stdout.strip() == "no stored sessions"
+    assert not db.exists()
+
+
+def test_sessions_show(config: Path, filled: Path) -> None:
+    result = invoke(
+        "-c", str(config), "sessions", "show", "echo-bot", "s2", "--principal", "tenant-a"
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "tenant-a|echo-bot#s2" in out
+    assert re.search(r"turns +1 *\n", out) and re.search(r"messages +2 *\n", out)
+    assert "mean response  4.0 ms" in out
+    assert "history (2 of 2 messages):\n  user: hi\n  assistant: echo #1: hi\n" in out
+    last = invoke(
+        "-c", str(config), "sessions", "show", "echo-bot", "s2", "-p", "tenant-a", "--last", "1"
+    )
+    assert "history (latest 1 of 2 messages):\n  assistant: echo #1: hi\n" in last.stdout
+
+
+@pytest.mark.parametrize("command", ["show", "end"])
+def test_an_unknown_session_is_exit_1(config: Path, filled: Path, command: str) -> None:
+    for args in (["echo-bot", "nope"], ["echo-bot", "s2"], ["echo-bot", "s2", "-p", "tenant-b"]):
+        result = invoke("-c", str(config), "sessions", command, *args)
+        assert result.exit_code == 1
+        assert one_red_line(result.stderr).startswith(f"error: no session '{args[1]}' of agent")
+    assert len(stored(filled)) == 4
+
+
+def test_sessions_end_says_what_was_deleted(config: Path, filled: Path) -> None:
+    result = invoke("-c", str(config), "sessions", "end", "echo-bot", "s2", "-p", "tenant-a")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "ended tenant-a|echo-bot#s2: deleted 1 session, 2 messages, 0 snapshots"
+    )
+    assert "tenant-a|echo-bot#s2" not in stored(filled)
+    again = invoke("-c", str(config), "sessions", "end", "echo-bot", "s2", "-p", "tenant-a")
+    assert again.exit_code == 1
+
+
+def test_sessions_commands_need_a_persisted_strategy(config: Path) -> None:
+    for args in (["list"], ["show", "a", "b"], ["end", "a", "b"], ["cleanup", "--older-than", "1"]):
+        result = invoke("-c", str(config), "sessions", *args, AGENT_SESSIONS_STRATEGY="per_session")
+        assert result.exit_code == 2
+        assert "keeps no sessions in a store" in one_red_line(result.stderr)
+
+
+def test_an_unknown_store_scheme(config: Path) -> None:
+    result = invoke("-c", str(config), "sessions", "list", AGENT_SESSIONS_STORE="redis://x")
+    assert result.exit_code == 2
+    assert one_red_line(result.stderr).startswith("error: unknown store scheme 'redis'")
+
+
+# -- cleanup --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aged(db: Path) -> Path:
+    now = time.time()
+    old = [(None, "echo-bot", f"old-{i}", now - 10 * DAY - i) for i in range(5)]
+    fresh = [(None, "echo-bot", f"new-{i}", now - i) for i in range(2)]
+    populate(db, old + fresh)
+    return db
+
+
+def test_cleanup_dry_run_counts_without_deleting(config: Path, aged: Path) -> None:
+    result = invoke("-c", str(config), "sessions", "cleanup", "--older-than", "7d", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run: would delete 5 stored sessions idle for more than 7d 0h" in result.stdout
+    assert "old-4" in result.stdout and "new-0" not in result.stdout  # the oldest shown
+    assert len(stored(aged)) == 7
+
+
+def test_cleanup_deletes_in_batches_with_a_progress_bar(config: Path, aged: Path) -> None:
+    result = invoke(
+        "-c", str(config), "sessions", "cleanup", "--older-than", "604800", "--batch", "2"
+    )
+    assert result.exit_code == 0, result.output
+    assert "5/5" in result.stdout  # the progress bar, finished
+    assert "deleted 5 stored sessions idle for more than 7d 0h" in result.stdout
+    assert sorted(stored(aged)) == ["echo-bot#new-0", "echo-bot#new-1"]
+    nothing = invoke("-c", str(config), "sessions", "cleanup", "--older-than", "7d")
+    assert "deleted 0 stored sessions" in nothing.stdout
+
+
+def test_cleanup_defaults_to_the_configured_retention(config: Path, aged: Path) -> None:
+    missing = invoke("-c", str(config), "sessions", "cleanup")
+    assert missing.exit_code == 2
+    assert "pass --older-than AGE or set lifecycle.retention" in one_red_line(missing.stderr)
+    with_retention = invoke(
+        "-c", str(config), "sessions", "cleanup", AGENT_SESSIONS_LIFECYCLE__RETENTION=str(9 * DAY)
+    )
+    assert "deleted 5 stored sessions idle for more than 9d 0h" in with_retention.stdout
+
+
+def test_cleanup_rejects_a_bad_age(config: Path) -> None:
+    result = invoke("-c", str(config), "sessions", "cleanup", "--older-than", "soon")
+    assert result.exit_code == 2
+    assert "'soon' is not an age" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600.0), ("90s", 90.0), ("30m", 1800.0), ("12h", 43200.0), ("7d", 604800.0),
+     ("2w", 1209600.0), ("1.5h", 5400.0)],
+)  # fmt: skip
+def test_parse_age(text: str, seconds: float) -> None:
+    assert parse_age(text) == seconds
+
+
+# -- plugins --------------------------------------------------------------------------------------
+
+
+def test_plugins_lists_what_is_installed_with_its_distribution() -> None:
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    rows = [
+        [cell.strip() for cell in line.strip("│ ").split("│")]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    ]
+    by_name = {(row[0], row[1]): row for row in rows}
+    assert by_name[("framework", "stub")][3:] == ["stub", "agent-sessions-stub==0.1.0"]
+    assert by_name[("framework", "langgraph")][3:] == [
+        "langgraph",
+        "agent-sessions-langgraph==0.1.0",
+    ]
+    assert by_name[("template", "langgraph/tool-agent@1")][4] == "agent-sessions-langgraph==0.1.0"
+    for strategy in ("shared", "per_session", "persisted"):
+        assert by_name[("strategy", strategy)][4] == "agent-sessions==0.1.0 (built in)"
+    assert by_name[("store", "sqlite://")][2] == "SQLiteStore"
+    assert ("store", "postgresql://, postgres://") in by_name
+
+
+def test_plugins_obeys_the_plugin_filter() -> None:
+    result = invoke("plugins", AGENT_SESSIONS_LOAD_PLUGINS="stub")
+    assert "agent-sessions-stub" in result.stdout
+    assert "langgraph" not in result.stdout
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+def test_serve_hands_the_settings_over_with_overrides(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[Settings] = []
+    fake = ModuleType("agent_sessions.server")
+    fake.serve = served.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "agent_sessions.server", fake)
+    result = invoke("-c", str(config), "serve", "--host", "0.0.0.0", "--port", "9999")
+    assert result.exit_code == 0, result.output
+    (settings,) = served
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9999)
+    assert [a.id for a in settings.agents] == ["echo-bot", "customer-service-bot"]
+
+
+def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [
+        n
+        for n in sys.modules
+        if n == "agent_sessions.server" or n.startswith("agent_sessions.server.")
+    ]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # importing it now fails
+    result = invoke("serve")
+    assert result.exit_code == 2
+    assert one_red_line(result.stderr) == (
+        "error: the HTTP service needs the server extra (fastapi is missing): "
+        "pip install 'agent-sessions[server]'"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_runs_the_http_service_until_interrupted(tmp_path: Path, config: Path) -> None:
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("agent_sessions.server")
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(BIN), "-c", str(config), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+# -- the reference and the example file in docs/cli.md -------------------------------------------
+
+DOC = ROOT / "docs" / "cli.md"
+
+
+def test_the_cli_reference_is_generated_from_the_app() -> None:
+    """If this fails, run: .venv/bin/python scripts/gen_cli_reference.py"""
+    generator = _load_module("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
+    page = DOC.read_text(encoding="utf-8")
+    assert generator.render(page) == page, "docs/cli.md is stale: run scripts/gen_cli_reference.py"
+
+
+def test_every_command_and_option_is_documented() -> None:
+    page = DOC.read_text(encoding="utf-8")
+    generator = _load_module("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
+    for ctx, command in generator.commands():
+        assert f"### `{ctx.command_path}`" in page
+        for param in command.get_params(ctx):
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-") and opt != "--help":
+                    assert f"`{opt}`" in page, (ctx.command_path, opt)
+
+
+def example_toml() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    block = text.split("<!-- example: agent-sessions.toml -->\n```toml\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_the_example_configuration_loads_with_every_section(tmp_path: Path) -> None:
+    (tmp_path / "agent-sessions.toml").write_text(example_toml(), encoding="utf-8")
+    settings = load_settings()
+    fields: dict[str, Any] = settings.model_dump()
+    assert set(Settings.model_fields) <= set(fields)
+    explicit = settings.model_fields_set
+    assert explicit == set(Settings.model_fields), Settings.model_fields.keys() - explicit
+    assert [a.id for a in settings.agents] == ["customer-service-bot", "echo-bot"]
+    assert settings.lifecycle.retention == 30 * DAY
+    # and it runs: the agents, templates and store it names exist
+    from agent_sessions.app import AgentService
+
+    assert sorted(AgentService(settings).managers) == ["langgraph", "stub"]
+
+
+def test_the_documented_error_is_what_the_example_gives(tmp_path: Path) -> None:
+    wrong = example_toml().replace("idle_timeout = 1800", "idle_timeout = -5")
+    (tmp_path / "agent-sessions.toml").write_text(wrong, encoding="utf-8")
+    with pytest.raises(ConfigFileError) as raised:
+        load_settings()
+    shown = DOC.read_text(encoding="utf-8").split("<!-- error of the example with", 1)[1]
+    assert f"error: {raised.value}" in shown
+    result = invoke("--config", "agent-sessions.toml", "sessions", "list")
+    assert result.stderr.strip() == f"error: {raised.value}"
+
+
+def test_make_demo_runs_the_cli_demo() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "demo: setup\n\t$(VENV)/bin/agent-sessions demo\n" in makefile
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`make demo` runs `agent-sessions demo`" in readme
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"\s+", "-", re.sub(r"[^\w\s-]", "", title.strip().lower()))
+
+
+def test_the_cli_page_links_resolve() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        path_part, _, anchor = target.partition("#")
+        path = (DOC.parent / path_part).resolve() if path_part else DOC
+        assert path.exists(), target
+        if anchor:
+            headings = [
+                _slug(line.lstrip("#"))
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.startswith("#")
+            ]
+            assert anchor in headings, target
