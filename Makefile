@@ -53,6 +53,7 @@ soak: setup
 docs: setup
 	$(PY) scripts/gen_hook_reference.py
 	$(PY) scripts/gen_cli_reference.py
+	$(PY) scripts/gen_config_reference.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

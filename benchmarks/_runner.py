@@ -21,6 +21,7 @@ GROUPS: dict[str, str] = {
     "core": "benchmarks.core",
     "langgraph": "benchmarks.langgraph",
     "persistence": "benchmarks.persistence",
+    "service": "benchmarks.service",
 }
 """Group name -> the module whose import registers its sections, in page order."""
 

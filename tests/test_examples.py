@@ -62,6 +62,7 @@ def test_every_example_has_a_test() -> None:
         "third_party_adapter/tests/test_parrot.py",
         "langgraph_support.py",
         "langgraph_demo.py",
+        "gateway_client.py",  # run against a real server in tests/test_server.py
     }
     found = {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.py")}
     assert found == tested

@@ -257,25 +257,28 @@ class AgentService:
     ) -> SessionPage:
         """A page of the principal's sessions (every principal's with ``None``, for operators),
         ordered by key, across all frameworks' stores."""
-        found: list[SessionRecord] = []
+        # Managers of several frameworks may share one store: count each session once.
+        unique: dict[str, SessionRecord] = {}
         for manager in self.managers.values():
             if manager.store is not None:
-                found += await manager.store.list_sessions(
+                for record in await manager.store.list_sessions(
                     namespace=principal, after=after, limit=limit + 1
-                )
-        found.sort(key=lambda record: str(record.key))
+                ):
+                    unique[str(record.key)] = record
+        found = sorted(unique.values(), key=lambda record: str(record.key))
         page = found[:limit]
         more = len(found) > limit
         return SessionPage(sessions=page, next_after=str(page[-1].key) if more and page else None)
 
     async def _count(self, principal: str, limit: int) -> int:
-        total = 0
+        keys: set[str] = set()  # managers may share one store: count each session once
         for manager in self.managers.values():
             if manager.store is not None:
-                total += len(await manager.store.list_sessions(namespace=principal, limit=limit))
+                records = await manager.store.list_sessions(namespace=principal, limit=limit)
+                keys.update(str(record.key) for record in records)
             else:
-                total += sum(1 for key in manager.list_agents() if key.namespace == principal)
-        return total
+                keys.update(str(key) for key in manager.list_agents() if key.namespace == principal)
+        return len(keys)
 
     async def cleanup(self) -> dict[str, CleanupReport]:
         """One sweep of every manager (expiry, and retention for stored sessions)."""

@@ -31,8 +31,8 @@ Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 class LifecyclePolicy(BaseModel):
     """When live instances are unloaded. Durations are seconds (float) or ``timedelta``.
 
-    ``None`` switches a limit off (in a TOML file, which has no null: ``"off"``). Unloading (eviction) keeps a persisted session's state; ending a
-    session deletes it.
+    ``None`` switches a limit off (in a TOML file, which has no null: ``"off"``). Unloading
+    (eviction) keeps a persisted session's state; ending a session deletes it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
