@@ -269,3 +269,16 @@ def test_neither_the_core_nor_another_framework_s_manager_imports_langgraph() ->
         "assert heavy()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_a_malformed_tool_call_is_bad_input_not_an_agent_failure() -> None:
+    manager = SessionManager(framework="langgraph", agents=[bot("chat")])
+    bad = ChatMessage.assistant("", metadata={"tool_calls": [{"name": 3}]})
+    command = ExecuteAgentCommand(
+        agent_id=BOT, session_id="s", messages=[bad, ChatMessage.user("hello")]
+    )
+    async with manager:
+        with pytest.raises(ConfigurationError, match="cannot be passed to LangGraph"):
+            await manager.execute(command)
+        after = await manager.execute(say("s", "hello"))  # the session is unharmed
+    assert after.messages[-1].content == "Hello! How can I help?"

@@ -20,7 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_sessions import (
     AgentCreateRequest,
@@ -78,9 +78,24 @@ class LangGraphSettings(BaseModel):
 
 
 def to_langchain(message: ChatMessage) -> BaseMessage:
-    """The langchain-core message for ``message`` (with a fresh id when it has none)."""
+    """The langchain-core message for ``message`` (with a fresh id when it has none).
+
+    Raises ``ConfigurationError`` naming the problem when the message's metadata cannot make a
+    langchain-core message (a malformed ``tool_calls``, say): bad input, not an agent failure.
+    """
+    try:
+        return _to_langchain(message)
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"a {message.role} message cannot be passed to LangGraph: {exc}"
+        ) from None
+
+
+def _to_langchain(message: ChatMessage) -> BaseMessage:
     meta = message.metadata
     ident = meta.get("id") or f"{_ID_PREFIX}{next(_ID_COUNTER)}"
+    if not isinstance(ident, str):
+        raise TypeError(f"metadata 'id' must be a string, not {type(ident).__name__}")
     if message.role == "user":
         return HumanMessage(content=message.content, id=ident, name=message.name)
     if message.role == "assistant":
