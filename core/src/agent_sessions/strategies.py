@@ -33,14 +33,15 @@ class SessionStrategy(Protocol):
         ...
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _cached(agent_id: str, session_id: str | None, namespace: str | None) -> SessionKey:
     return SessionKey(agent_id, session_id, namespace)
 
 
 def session_key(agent_id: str, session_id: str | None, namespace: str | None) -> SessionKey:
-    """``SessionKey(agent_id, session_id, namespace)``, remembered for the sessions seen
-    lately: a turn then skips re-validating and re-escaping ids it has already checked."""
+    """``SessionKey(agent_id, session_id, namespace)``, remembered for the 256 sessions seen
+    most recently: their turns skip re-validating and re-escaping ids already checked. Kept
+    small on purpose, so ended sessions' keys do not linger in memory."""
     try:
         return _cached(agent_id, session_id, namespace)
     except TypeError:  # an unhashable id: let the key say what is wrong with it
