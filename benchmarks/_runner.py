@@ -22,6 +22,7 @@ GROUPS: dict[str, str] = {
     "langgraph": "benchmarks.langgraph",
     "persistence": "benchmarks.persistence",
     "service": "benchmarks.service",
+    "cluster": "benchmarks.cluster",
 }
 """Group name -> the module whose import registers its sections, in page order."""
 

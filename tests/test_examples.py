@@ -63,8 +63,11 @@ def test_every_example_has_a_test() -> None:
         "langgraph_support.py",
         "langgraph_demo.py",
         "gateway_client.py",  # run against a real server in tests/test_server.py
+        "three_instances.sh",  # run (--smoke) in tests/test_cluster.py
     }
-    found = {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.py")}
+    found = {
+        str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*") if p.suffix in {".py", ".sh"}
+    }
     assert found == tested
 
 

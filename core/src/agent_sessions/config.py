@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent_sessions.errors import ConfigurationError
@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "AgentConfig",
     "AuthConfig",
+    "ClusterConfig",
     "ConfigFileError",
     "LimitsConfig",
     "ServerConfig",
@@ -147,6 +148,41 @@ class ServerConfig(BaseModel):
     """Seconds a shutdown waits for turns in flight."""
 
 
+class ClusterConfig(BaseModel):
+    """Several instances sharing one PostgreSQL store (``[cluster]``).
+
+    With a ``postgresql://`` store every instance registers in the table
+    ``agent_sessions_nodes`` and heartbeats there; the live set is read back from it and each
+    session has an owner among the live nodes (rendezvous hashing on the session id). A request
+    for a session this instance does not own is served anyway and counted as an affinity miss.
+    With any other store the cluster is this instance alone.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node_id: str | None = Field(default=None, min_length=1, max_length=256)
+    """This instance's name in the cluster; unique per instance and stable across restarts
+    (ownership is hashed on it). Left out: ``advertise_address`` if set, else
+    ``<hostname>:<server.port>``."""
+    advertise_address: str | None = Field(default=None, min_length=1, max_length=256)
+    """How a gateway reaches this instance (``10.0.0.5:8000``), as the owner header names it.
+    Left out: ``<server.host>:<server.port>``."""
+    heartbeat_interval: float = Field(default=2.0, gt=0)
+    """Seconds between heartbeats (and re-reads of the live set)."""
+    node_ttl: float = Field(default=6.0, gt=0)
+    """Seconds without a heartbeat after which an instance is no longer live; more than
+    ``heartbeat_interval``."""
+    owner_header: bool = True
+    """Add ``X-Agent-Sessions-Owner`` (the owner's ``advertise_address``) and
+    ``X-Agent-Sessions-Node`` (this ``node_id``) to the responses about a session."""
+
+    @model_validator(mode="after")
+    def _ttl_over_interval(self) -> ClusterConfig:
+        if self.node_ttl <= self.heartbeat_interval:
+            raise ValueError("node_ttl must be more than heartbeat_interval")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the CLI and the service are configured by."""
 
@@ -173,6 +209,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("agents")
     @classmethod

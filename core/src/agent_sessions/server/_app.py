@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,6 +34,7 @@ from agent_sessions.app import AgentService, TurnTimeout
 from agent_sessions.config import Settings
 from agent_sessions.errors import AgentSessionsError, ConfigurationError
 from agent_sessions.keys import MAX_ID_LENGTH
+from agent_sessions.membership import LocalMembership, Membership
 from agent_sessions.models import ChatMessage
 from agent_sessions.server._errors import (
     AgentFailed,
@@ -57,7 +59,7 @@ from agent_sessions.server._models import (
     summary,
 )
 
-__all__ = ["create_app", "serve"]
+__all__ = ["OWNER_HEADER", "NODE_HEADER", "create_app", "membership_for", "serve"]
 
 logger = logging.getLogger("agent_sessions.server")
 
@@ -256,13 +258,53 @@ def _wants_events(request: Request) -> bool:
 # -- the app --------------------------------------------------------------------------------------
 
 
-def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> FastAPI:
+OWNER_HEADER = "X-Agent-Sessions-Owner"
+"""Response header: the ``advertise_address`` of the session's owner."""
+NODE_HEADER = "X-Agent-Sessions-Node"
+"""Response header: the ``node_id`` of the instance that answered."""
+_CREATED_SESSION = "agent_sessions.created_session_id"
+"""Request-state key under which session creation leaves the new id for :class:`_Affinity`."""
+
+
+def membership_for(settings: Settings, service: AgentService) -> LocalMembership:
+    """The cluster membership ``settings`` ask for: :class:`~agent_sessions.membership.Membership`
+    on the service's PostgreSQL store, else this instance alone."""
+    cluster = settings.cluster
+    port = settings.server.port
+    address = cluster.advertise_address or f"{settings.server.host}:{port}"
+    node_id = cluster.node_id or cluster.advertise_address or f"{socket.gethostname()}:{port}"
+    from agent_sessions.stores.postgres import PostgresStore
+
+    for manager in service.managers.values():
+        if isinstance(manager.store, PostgresStore):
+            return Membership(
+                manager.store.conninfo,
+                node_id,
+                address,
+                heartbeat_interval=cluster.heartbeat_interval,
+                node_ttl=cluster.node_ttl,
+            )
+    return LocalMembership(node_id, address)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    plugins: Iterable[object] = (),
+    membership: LocalMembership | None = None,
+) -> FastAPI:
     """The HTTP service for ``settings``, as a FastAPI app (an ASGI app for any server).
 
     Its lifespan starts the :class:`~agent_sessions.app.AgentService` (stores opened, sweepers
     running) and stops it on shutdown: turns in flight finish, every instance is destroyed, the
     stores are flushed and closed. ``plugins`` are extra agent-sessions plugins (hook observers);
     the service's own Prometheus metrics are always one.
+
+    The lifespan also starts and stops the cluster ``membership`` (by default
+    :func:`membership_for` the settings: registration in PostgreSQL with a ``postgresql://``
+    store, else this instance alone). Every request about a session is served here whoever owns
+    it, and counted as an affinity hit or miss; with ``[cluster] owner_header`` the response names
+    the owner's address (``X-Agent-Sessions-Owner``) and this node (``X-Agent-Sessions-Node``).
 
     Raises:
         ConfigurationError: the settings cannot run as a service (an unknown framework, strategy,
@@ -277,14 +319,17 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> FastAPI
                 f"strategy {manager.strategy.name!r} does not keep sessions and principals apart;"
                 " the HTTP service needs 'per_session' or 'persisted'"
             )
+    cluster = membership if membership is not None else membership_for(settings, service)
+    metrics.cluster_nodes.set_function(lambda: len(cluster.live()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service:
+        async with service, cluster:
             logger.info(
-                "agent-sessions service started: %d agents, strategy %r",
+                "agent-sessions service started: %d agents, strategy %r, node %r",
                 len(service.agents),
                 settings.strategy,
+                cluster.node_id,
             )
             yield
         logger.info("agent-sessions service stopped: turns finished, instances closed")
@@ -301,7 +346,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> FastAPI
     )
     app.state.service = service
     app.state.metrics = metrics
+    app.state.membership = cluster
     install_handlers(app)
+    app.add_middleware(
+        _Affinity, membership=cluster, metrics=metrics, header=settings.cluster.owner_header
+    )
     app.add_middleware(_Edge, max_body=settings.limits.max_body_bytes, metrics=metrics)
     _routes(app)
     return app
@@ -330,6 +379,7 @@ def _routes(app: FastAPI) -> None:
         )
         session_id = key.session_id
         assert session_id is not None  # create_app refuses strategies without session ids
+        setattr(request.state, _CREATED_SESSION, session_id)
         response.headers["Location"] = (
             f"/v1/agents/{quote(agent_id, safe='')}/sessions/{quote(session_id, safe='')}"
         )
@@ -483,6 +533,58 @@ def _routes(app: FastAPI) -> None:
         """The Prometheus text exposition; no authentication (serve it on a private network)."""
         rendered: bytes = request.app.state.metrics.render()
         return Response(rendered, media_type=CONTENT_TYPE_LATEST)
+
+
+# -- affinity: who owns the session a request is about ---------------------------------------
+
+
+class _Affinity:
+    """Pure ASGI middleware: for a request about a session (a ``session_id`` in the path, or a
+    session just created), count an affinity hit or miss when it succeeds and, with ``header``,
+    name the owner's address and this node in the response headers. It only observes: the
+    request is served here whoever owns the session."""
+
+    def __init__(
+        self, app: ASGIApp, *, membership: LocalMembership, metrics: ServiceMetrics, header: bool
+    ) -> None:
+        self.app = app
+        self.membership = membership
+        self.metrics = metrics
+        self.header = header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = self._mark(scope, message)
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+    def _mark(self, scope: Scope, message: Message) -> Message:
+        params = scope.get("path_params") or {}
+        session_id = params.get("session_id")
+        routed = isinstance(session_id, str) and bool(session_id)
+        if not routed:  # a session just created: name its owner, count nothing
+            session_id = (scope.get("state") or {}).get(_CREATED_SESSION)
+        if not isinstance(session_id, str):
+            return message
+        membership = self.membership
+        owner = membership.owner(session_id)
+        if routed and message["status"] < 400:
+            if owner == membership.node_id:
+                self.metrics.affinity_hits.inc()
+            else:
+                self.metrics.affinity_misses.inc()
+        if not self.header:
+            return message
+        headers = list(message.get("headers", ()))
+        headers.append((OWNER_HEADER.lower().encode(), membership.address_of(owner).encode()))
+        headers.append((NODE_HEADER.lower().encode(), membership.node_id.encode()))
+        return {**message, "headers": headers}
 
 
 # -- the edge: request metrics, the body limit, and the last-resort 500 --------------------------

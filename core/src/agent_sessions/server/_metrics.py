@@ -79,6 +79,23 @@ class ServiceMetrics:
             registry=r,
         )
 
+        self.affinity_hits = Counter(
+            "agent_sessions_affinity_hits",
+            "Requests about a session served by its owner (this instance).",
+            registry=r,
+        )
+        self.affinity_misses = Counter(
+            "agent_sessions_affinity_misses",
+            "Requests about a session another live instance owns, served here anyway.",
+            registry=r,
+        )
+        self.cluster_nodes = Gauge(
+            "agent_sessions_cluster_nodes",
+            "Live instances in the cluster, as this instance last read them (itself included).",
+            registry=r,
+        )
+        self.cluster_nodes.set(1)
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
