@@ -23,6 +23,7 @@ GROUPS: dict[str, str] = {
     "persistence": "benchmarks.persistence",
     "service": "benchmarks.service",
     "cluster": "benchmarks.cluster",
+    "affinity": "benchmarks.affinity",
 }
 """Group name -> the module whose import registers its sections, in page order."""
 
