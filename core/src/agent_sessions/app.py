@@ -24,7 +24,6 @@ from agent_sessions.keys import SessionKey
 from agent_sessions.lifecycle import CleanupReport
 from agent_sessions.manager import EndReport, SessionManager
 from agent_sessions.models import (
-    AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,
     ExecutionResult,
@@ -120,7 +119,7 @@ class AgentService:
                 overlap=settings.overlap,
                 plugins=extra,
                 store=settings.store if _persists(settings.strategy) else None,
-                agents=[_definition(a) for a in settings.agents if a.framework == framework],
+                agents=[a.definition() for a in settings.agents if a.framework == framework],
             )
         self._stack: AsyncExitStack | None = None
 
@@ -291,14 +290,3 @@ class AgentService:
 
 def _persists(strategy: str) -> bool:
     return strategy == "persisted"
-
-
-def _definition(agent: AgentConfig) -> AgentDefinition:
-    return AgentDefinition(
-        id=agent.id,
-        name=agent.name or agent.id,
-        template_id=agent.template_id,
-        template_version=agent.template_version,
-        configuration=agent.configuration,
-        metadata=agent.metadata,
-    )

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agent_sessions.errors import ConfigurationError
 from agent_sessions.keys import _check
 from agent_sessions.lifecycle import LifecyclePolicy
+from agent_sessions.models import AgentDefinition
 from agent_sessions.stores import DEFAULT_STORE_URL
 
 if sys.version_info >= (3, 11):
@@ -65,25 +66,20 @@ class ConfigFileError(ConfigurationError):
         super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
 
 
-class AgentConfig(BaseModel):
-    """One agent the service runs (``[[agents]]``)."""
+class AgentConfig(AgentDefinition):
+    """One agent the service runs (``[[agents]]``): an :class:`~agent_sessions.AgentDefinition`
+    plus the framework that runs it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str
     name: str = ""
+    """Shown to people; defaults to the id."""
     framework: str = "langgraph"
     """The framework that runs it; each framework gets its own manager."""
-    template_id: str
-    template_version: str = "1"
-    configuration: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        _check("agent_id", value, optional=False)
-        return value
+    def definition(self) -> AgentDefinition:
+        """The plain definition a manager registers."""
+        values = self.model_dump(exclude={"framework"})
+        values["name"] = self.name or self.id
+        return AgentDefinition(**values)
 
 
 DEFAULT_AGENTS: tuple[AgentConfig, ...] = (
