@@ -104,11 +104,16 @@ class AgentDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
+    """The agent's id: the first part of its session keys."""
     name: str
     template_id: str
+    """The template its instances are built from (for LangGraph, a registered template)."""
     template_version: str = "1"
+    """The template version new sessions get; a session keeps the version it was created on."""
     configuration: dict[str, Any] = Field(default_factory=dict)
+    """Passed to the template (for LangGraph: ``model``, ``tools``, ...)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """Copied into every ``AgentCreateRequest.metadata``."""
 
     @field_validator("id")
     @classmethod
