@@ -122,6 +122,9 @@ class AgentService:
                 agents=[a.definition() for a in settings.agents if a.framework == framework],
             )
         self._stack: AsyncExitStack | None = None
+        # Count-then-create must not interleave, or concurrent creates overshoot the limit.
+        # (Within this process; several processes can still overshoot by their number.)
+        self._creating = asyncio.Lock()
 
     async def __aenter__(self) -> AgentService:
         stack = AsyncExitStack()
@@ -164,12 +167,13 @@ class AgentService:
         """A new session with a server-generated id, its instance made ready."""
         manager = self.manager_for(agent_id)
         limit = self.settings.limits.max_sessions_per_principal
-        if await self._count(principal, limit) >= limit:
-            raise LimitExceeded(
-                "max_sessions_per_principal",
-                f"principal already has {limit} sessions; end some first",
-            )
-        key, _ = await manager.open_session(agent_id, new_session_id(), namespace=principal)
+        async with self._creating:
+            if await self._count(principal, limit) >= limit:
+                raise LimitExceeded(
+                    "max_sessions_per_principal",
+                    f"principal already has {limit} sessions; end some first",
+                )
+            key, _ = await manager.open_session(agent_id, new_session_id(), namespace=principal)
         return key
 
     async def require_session(
