@@ -141,9 +141,6 @@ class ExpiryIndex(Generic[E]):
         """Live keys, least recently used first."""
         return list(self._lru)
 
-    def values(self) -> list[E]:
-        return list(self._lru.values())
-
     def add(self, key: SessionKey, entry: E) -> None:
         self._lru[key] = entry
         if self._by_birth is not None:

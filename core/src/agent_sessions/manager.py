@@ -247,10 +247,7 @@ class SessionManager:
             AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
             Whatever the instance's ``ainvoke`` raises; the instance stays live.
         """
-        agent = self._agents.get(command.agent_id)
-        if agent is None:
-            raise UnknownAgent(command.agent_id, self._agents)
-        key = self.strategy.context_key(command.agent_id, command.session_id, command.principal)
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
         entry, event = await self._acquire(key, agent)
         try:
             started = self._clock()
@@ -280,10 +277,7 @@ class SessionManager:
         ``async with contextlib.aclosing(manager.stream(cmd)) as chunks: ...``.
         Instances without ``astream`` yield each whole message as one chunk.
         """
-        agent = self._agents.get(command.agent_id)
-        if agent is None:
-            raise UnknownAgent(command.agent_id, self._agents)
-        key = self.strategy.context_key(command.agent_id, command.session_id, command.principal)
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
         entry, event = await self._acquire(key, agent)
         pieces: dict[int, tuple[ChatMessage, list[str]]] = {}
         try:
@@ -347,6 +341,16 @@ class SessionManager:
                 self._detach(entry.key, entry)
                 await self._destroy(entry, "lease-lost")
             raise
+
+    def _target(
+        self, agent_id: str, session_id: str | None, namespace: str | None
+    ) -> tuple[AgentDefinition, SessionKey]:
+        """The registered agent and the strategy's key for a turn; raises ``UnknownAgent`` or
+        ``InvalidSessionKey`` before anything is created."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id, self._agents)
+        return agent, self.strategy.context_key(agent_id, session_id, namespace)
 
     async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
         """The live entry for ``key``, its turn gate held, and how it was found."""
@@ -593,10 +597,7 @@ class SessionManager:
         """Make sure the session's instance is live (and, ``persisted``, its record stored)
         without running a turn: a service creates sessions this way before their first message.
         Returns the key and how the instance was found."""
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise UnknownAgent(agent_id, self._agents)
-        key = self.strategy.context_key(agent_id, session_id, namespace)
+        agent, key = self._target(agent_id, session_id, namespace)
         entry, event = await self._acquire(key, agent)
         entry.leave()
         return key, event
