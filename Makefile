@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock core/pyproject.toml $(wildcard ada
 setup: $(VENV)/.synced
 
 demo: setup
-	$(VENV)/bin/agent-sessions demo
+	$(VENV)/bin/sessionful demo
 
 tour: setup
 	$(PY) examples/demo.py
@@ -48,7 +48,7 @@ bench: setup
 	bash scripts/with-postgres.sh $(PY) -m benchmarks
 
 soak: setup
-	AGENT_SESSIONS_SOAK=1 bash scripts/with-postgres.sh $(VENV)/bin/pytest -q -m slow
+	SESSIONFUL_SOAK=1 bash scripts/with-postgres.sh $(VENV)/bin/pytest -q -m slow
 
 docs: setup
 	$(PY) scripts/gen_hook_reference.py

@@ -1,4 +1,4 @@
-"""The performance figures of agent-sessions, written to ``docs/benchmarks.md`` by ``make bench``.
+"""The performance figures of sessionful, written to ``docs/benchmarks.md`` by ``make bench``.
 
 The page is a list of independent sections. A section is a function that measures and returns
 its markdown; it is registered with :func:`section` in a module of a group listed in

@@ -190,7 +190,7 @@ def _order(ids: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure agent-sessions and write docs/benchmarks.md.",
+        description="Measure sessionful and write docs/benchmarks.md.",
     )
     parser.add_argument(
         "names", nargs="*", help="groups (e.g. 'core') or sections (e.g. 'core.overhead')"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentFactory,
     AgentInstance,

@@ -1,8 +1,8 @@
 """Several instances behind nginx (issue 6, item 5): affinity, the cost of a miss, scaling.
 
 Real processes on loopback, as in tests/test_cluster.py (whose harness, tests/_cluster.py, this
-uses): ``python -m agent_sessions.server`` instances with ``persisted`` sessions on the Postgres
-of ``AGENT_SESSIONS_TEST_POSTGRES_DSN`` (``make bench`` runs under scripts/with-postgres.sh) and
+uses): ``python -m sessionful.server`` instances with ``persisted`` sessions on the Postgres
+of ``SESSIONFUL_TEST_POSTGRES_DSN`` (``make bench`` runs under scripts/with-postgres.sh) and
 the stub agent, behind nginx on ``deploy/nginx.conf``. Without nginx or Postgres each section is
 skipped with a note. A turn's ``instance_event`` says where it ran: ``reused`` means it landed on
 the instance that already had the session live (an affinity hit), ``restored`` that the instance
@@ -32,12 +32,12 @@ from benchmarks._runner import Context, section
 
 __all__: list[str] = []
 
-POSTGRES_ENV = "AGENT_SESSIONS_TEST_POSTGRES_DSN"
+POSTGRES_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
 HIT_TARGET = 0.99
 
 
 def _harness() -> ModuleType:
-    name = "_agent_sessions_cluster"
+    name = "_sessionful_cluster"
     if name not in sys.modules:
         path = Path(__file__).resolve().parent.parent / "tests" / "_cluster.py"
         spec = importlib.util.spec_from_file_location(name, path)

@@ -14,17 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from agent_sessions import (
-    AgentCreateRequest,
-    AgentDefinition,
-    ChatMessage,
-    ExecuteAgentCommand,
-    Framework,
-    LifecyclePolicy,
-    SessionKey,
-    SessionManager,
-)
-from agent_sessions_stub import StubAgent, StubFactory
 from benchmarks import _tiny
 from benchmarks._measure import (
     CacheFlush,
@@ -41,6 +30,17 @@ from benchmarks._measure import (
 )
 from benchmarks._runner import Context, section
 from benchmarks._tiny import TinyFramework
+from sessionful import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ChatMessage,
+    ExecuteAgentCommand,
+    Framework,
+    LifecyclePolicy,
+    SessionKey,
+    SessionManager,
+)
+from sessionful_stub import StubAgent, StubFactory
 
 __all__: list[str] = []
 
@@ -293,9 +293,9 @@ The difference of the medians within each batch ranged from {us(spread[0])} to {
 
 def _category(filename: str) -> str:
     parts = Path(filename).parts
-    if "agent_sessions_stub" in parts:
+    if "sessionful_stub" in parts:
         return "stub"
-    if "agent_sessions" in parts:
+    if "sessionful" in parts:
         return "core"
     if filename == _tiny.__file__:
         return "tiny"
@@ -356,12 +356,12 @@ async def _retained(framework: str | Framework, n: int, ctx: Context, label: str
 
 
 def _loaded_sources() -> dict[str, list[str]]:
-    """The source of every loaded ``agent_sessions`` module, read now, so that the lines shown
+    """The source of every loaded ``sessionful`` module, read now, so that the lines shown
     match the line numbers of the code that ran even if a file is edited during the run."""
     sources = {}
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
-        if name.split(".")[0] == "agent_sessions" and filename:
+        if name.split(".")[0] == "sessionful" and filename:
             sources[filename] = linecache.getlines(filename)
     return sources
 
@@ -393,7 +393,7 @@ def memory(ctx: Context) -> str:
         [f"per idle session, {n:,} sessions", "bytes", "target", "verdict"],
         [
             (
-                "**core**: allocated by `agent_sessions` code (key, entry, index)",
+                "**core**: allocated by `sessionful` code (key, entry, index)",
                 f"{core:,.0f}",
                 f"≤ {MEMORY_TARGET_BYTES:,}",
                 verdict(core <= MEMORY_TARGET_BYTES),

@@ -26,14 +26,16 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 
-from agent_sessions import (
+from benchmarks._measure import Interleaved, interleave, median, ms, table, times, us, verdict
+from benchmarks._runner import Context, Progress, section
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,
     SessionKey,
     SessionManager,
 )
-from agent_sessions_langgraph import (
+from sessionful_langgraph import (
     BuildContext,
     LangGraphAgent,
     LangGraphFactory,
@@ -42,8 +44,6 @@ from agent_sessions_langgraph import (
     build_tool_agent,
     resolve_model,
 )
-from benchmarks._measure import Interleaved, interleave, median, ms, table, times, us, verdict
-from benchmarks._runner import Context, Progress, section
 
 __all__: list[str] = []
 
@@ -64,9 +64,9 @@ BUILDERS: Mapping[str, Callable[[BuildContext], Any]] = {
 FIRST_TARGET = 1.2
 """First turn of a new session: at most this many times a reused session's turn."""
 OVERHEAD_TARGET = 1.05
-"""A turn through agent-sessions: at most this many times the compiled graph invoked directly."""
+"""A turn through sessionful: at most this many times the compiled graph invoked directly."""
 IDIOMATIC_TARGET = 0.7
-"""agent-sessions' default settings: at most this fraction of idiomatic LangGraph's turn."""
+"""sessionful' default settings: at most this fraction of idiomatic LangGraph's turn."""
 MEMORY_TARGET = 1 / 5
 """What per_session holds: at most this fraction of what InMemorySaver retains."""
 RESIDUE_TARGET = 0.01
@@ -366,7 +366,7 @@ class _NaiveRow:
 def _naive_turns(
     template: str, turns: int, prefix: str
 ) -> tuple[Callable[[], Awaitable[object]], _Cursor, dict[int, list[BaseMessage]]]:
-    """The pattern agent-sessions replaces, one turn per call: model, tools, graph and compile
+    """The pattern sessionful replaces, one turn per call: model, tools, graph and compile
     on every execution; the caller keeps the conversation and passes it in (or the agent would
     forget it)."""
     configuration: dict[str, Any] = dict(AGENTS[template].configuration)
@@ -506,7 +506,7 @@ async def _overhead_row(ctx: Context, template: str, batches: int, per_batch: in
     return _OverheadRow(template, timings, sdk_cursor.sessions, same)
 
 
-@section("langgraph.overhead", "LangGraph: a turn through agent-sessions vs the graph directly")
+@section("langgraph.overhead", "LangGraph: a turn through sessionful vs the graph directly")
 def overhead(ctx: Context) -> str:
     sizes = (
         {"chat": (4, 50), "tool-agent": (4, 20)}
@@ -526,10 +526,10 @@ def overhead(ctx: Context) -> str:
         [
             "template",
             "turns each",
-            "agent-sessions (median)",
+            "sessionful (median)",
             "direct (median)",
             "difference",
-            "agent-sessions ÷ direct",
+            "sessionful ÷ direct",
             "target",
             "verdict",
         ],
@@ -552,9 +552,9 @@ def overhead(ctx: Context) -> str:
         f"{median(r.timings.batch_diffs) / median(r.timings.b):.1%} of the direct median)"
         for r in rows
     )
-    return f"""## LangGraph: a turn through agent-sessions vs the compiled graph directly
+    return f"""## LangGraph: a turn through sessionful vs the compiled graph directly
 
-**agent-sessions**: `await manager.execute(command)` under `per_session`, default settings (no
+**sessionful**: `await manager.execute(command)` under `per_session`, default settings (no
 checkpointer: the instance holds the session's latest state). **Direct**: the very compiled
 graph the manager's sessions run on, invoked the same way the adapter invokes it (no
 checkpointer, same `thread_id` and `recursion_limit` config), the caller holding each session's
@@ -567,7 +567,7 @@ both sides' conversations were checked to be identical.
 
 {numbers}
 
-Per-batch differences of the medians, agent-sessions minus direct: {spread}.
+Per-batch differences of the medians, sessionful minus direct: {spread}.
 """
 
 
@@ -629,7 +629,7 @@ async def _idiomatic_row(
     return _IdiomaticRow(template, saver_name, timings, same, checkpoints / SESSION_TURNS)
 
 
-@section("langgraph.idiomatic", "LangGraph: agent-sessions' defaults vs idiomatic LangGraph")
+@section("langgraph.idiomatic", "LangGraph: sessionful' defaults vs idiomatic LangGraph")
 def idiomatic(ctx: Context) -> str:
     # (sessions per batch, batches) by template and checkpointer: each batch runs whole sessions
     # of SESSION_TURNS turns. SQLite turns cost tens of ms (a commit per checkpoint): fewer.
@@ -705,18 +705,18 @@ def idiomatic(ctx: Context) -> str:
             "idiomatic checkpointer",
             "turns each",
             "idiomatic checkpoints per turn",
-            "agent-sessions (median)",
+            "sessionful (median)",
             "idiomatic (median)",
-            "agent-sessions ÷ idiomatic",
+            "sessionful ÷ idiomatic",
             "target",
             "verdict",
         ],
         cells,
         "llrrrrrrc",
     )
-    return f"""## LangGraph: agent-sessions' default settings vs idiomatic LangGraph
+    return f"""## LangGraph: sessionful' default settings vs idiomatic LangGraph
 
-**agent-sessions**: `await manager.execute(command)` under `per_session` with the adapter's
+**sessionful**: `await manager.execute(command)` under `per_session` with the adapter's
 default settings: the instance holds the session's latest state and the graph runs without a
 checkpointer, so nothing is serialised during a turn. **Idiomatic LangGraph**: the same template
 builder and offline model, compiled once with a checkpointer (`InMemorySaver()`, or
@@ -726,7 +726,7 @@ of the `messages` channel stored whole). Sessions of {SESSION_TURNS} turns (ever
 turn runs the tool loop) advance in lockstep on both sides, so history lengths are realistic and
 equal; timed call by call in alternating batches of whole sessions, in one run; the last
 session's conversation was checked to be the same on both sides, and its thread's checkpoints
-counted (agent-sessions writes none). The SQLite rows compare a
+counted (sessionful writes none). The SQLite rows compare a
 durable store with state held in memory: that is the price a LangGraph user pays by default for
 continuity across turns, which the `per_session` strategy keeps in memory instead.
 

@@ -1,12 +1,12 @@
 """The persistence figures (issue 4, item 9): what the ``persisted`` strategy costs per turn
 against ``per_session`` in memory, how long a 50-turn session takes to restore, and
-agent-sessions' SQLite store side by side with the stores users would pick instead (LangGraph's
+sessionful' SQLite store side by side with the stores users would pick instead (LangGraph's
 SQLite savers, the OpenAI Agents SDK's ``SQLiteSession``, Google ADK's SQLite and database
 session services) on one workload, with each one's durability settings read from its own
 connection and its fsyncs counted.
 
 The peers come from the ``bench`` dependency group; a peer that is not installed is left out
-with a note on the page. Postgres rows need ``AGENT_SESSIONS_TEST_POSTGRES_DSN`` (for example
+with a note on the page. Postgres rows need ``SESSIONFUL_TEST_POSTGRES_DSN`` (for example
 under ``scripts/with-postgres.sh``) and a store registered for ``postgresql://``; without them
 they are skipped with a note.
 """
@@ -31,27 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_sessions import (
+from benchmarks._measure import median, ms, percentile, table, times, us, verdict
+from benchmarks._runner import Context, section
+from sessionful import (
     AgentDefinition,
-    AgentSessionsError,
     ChatMessage,
     ExecuteAgentCommand,
     LifecyclePolicy,
+    SessionfulError,
     SessionKey,
     SessionManager,
 )
-from agent_sessions.stores import SessionStore, SQLiteStore, TurnWrite
-from benchmarks._measure import median, ms, percentile, table, times, us, verdict
-from benchmarks._runner import Context, section
+from sessionful.stores import SessionStore, SQLiteStore, TurnWrite
 
 __all__: list[str] = []
 
 AGENT = AgentDefinition(id="bench-agent", name="Benchmark agent", template_id="echo")
 HELLO = ChatMessage.user("Hello")
-POSTGRES_ENV = "AGENT_SESSIONS_TEST_POSTGRES_DSN"
+POSTGRES_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
 
 TARGET_RATIO = 0.5
-"""agent-sessions' time per turn at most this fraction of the fastest durable peer's."""
+"""sessionful' time per turn at most this fraction of the fastest durable peer's."""
 FLAT_FACTOR = 1.5
 """'Flat': a turn at the longest history costs at most this many times one at the shortest."""
 HISTORY_LENGTHS = (10, 100, 1000)
@@ -96,16 +96,14 @@ def _manager(strategy: str, store: str | SessionStore | None = None) -> SessionM
 def _work_dir() -> Path:
     """Where the timed databases live: a disk, not tmpfs (fsync must cost what it costs)."""
     base = Path("/var/tmp")
-    return Path(
-        tempfile.mkdtemp(prefix="agent-sessions-bench-", dir=base if base.is_dir() else None)
-    )
+    return Path(tempfile.mkdtemp(prefix="sessionful-bench-", dir=base if base.is_dir() else None))
 
 
 def _scratch_dir() -> Path | None:
     """A tmpfs folder for filling databases before the timing (fsync is free there), or None."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="agent-sessions-fill-", dir=shm))
+        return Path(tempfile.mkdtemp(prefix="sessionful-fill-", dir=shm))
     return None
 
 
@@ -177,7 +175,7 @@ class _FsyncCounter:
         if strace is None:
             self.problem = "strace is not installed"
             return
-        fd, self._out = tempfile.mkstemp(prefix="agent-sessions-strace-")
+        fd, self._out = tempfile.mkstemp(prefix="sessionful-strace-")
         os.close(fd)
         command = [strace, "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", self._out]
         self._proc = subprocess.Popen(
@@ -286,8 +284,8 @@ async def _aiosqlite_pragmas(conn: Any) -> tuple[str, str]:
     return str(journal).upper(), _SYNCHRONOUS.get(int(sync), str(sync))
 
 
-class _AgentSessions(_Peer):
-    """agent-sessions' ``SQLiteStore`` through the store API: claimed once, as the ``persisted``
+class _Sessionful(_Peer):
+    """sessionful' ``SQLiteStore`` through the store API: claimed once, as the ``persisted``
     strategy does when it loads a session, then per turn either the epoch check the manager runs
     before a turn (the history lives in the session's instance) or a full ``history()`` read;
     then ``append_turn``."""
@@ -298,12 +296,12 @@ class _AgentSessions(_Peer):
         super().__init__()
         self.load_history = load_history
         if load_history:
-            self.label = "agent-sessions `SQLiteStore`, history read every turn"
-            self.slug = "agent-sessions-history"
+            self.label = "sessionful `SQLiteStore`, history read every turn"
+            self.slug = "sessionful-history"
             self.calls = "`history(key)`, `append_turn(lease, TurnWrite(...))`"
         else:
-            self.label = "**agent-sessions `SQLiteStore`** (the `persisted` path)"
-            self.slug = "agent-sessions"
+            self.label = "**sessionful `SQLiteStore`** (the `persisted` path)"
+            self.slug = "sessionful"
             self.calls = "`check(lease)`, `append_turn(lease, TurnWrite(...))`"
         self.store: SQLiteStore | None = None
         self.leases: dict[str, Any] = {}
@@ -734,8 +732,8 @@ class _BareCommit(_Peer):
 def _peers() -> list[_Peer]:
     return [
         _BareCommit(),
-        _AgentSessions(load_history=False),
-        _AgentSessions(load_history=True),
+        _Sessionful(load_history=False),
+        _Sessionful(load_history=True),
         _LangGraphSync(),
         _LangGraphAsync(),
         _OpenAI(),
@@ -821,7 +819,7 @@ async def _try_postgres_manager() -> tuple[SessionManager | None, str]:
         manager = _manager("persisted", store=dsn)
         assert manager.store is not None
         await manager.store.open()
-    except (AgentSessionsError, ImportError, OSError) as exc:
+    except (SessionfulError, ImportError, OSError) as exc:
         return None, f"skipped: no usable Postgres store here ({type(exc).__name__}: {exc})"
     return manager, ""
 
@@ -1056,7 +1054,7 @@ def restore(ctx: Context) -> str:
                 store = _manager("persisted", dsn).store
                 assert filler is not None and store is not None
                 await _restore_row(ctx, postgres, filler, store, n, run_id)
-            except (AgentSessionsError, ImportError, OSError) as exc:
+            except (SessionfulError, ImportError, OSError) as exc:
                 postgres.note = f"skipped: no usable Postgres store ({type(exc).__name__}: {exc})"
         return [sqlite, postgres]
 
@@ -1192,7 +1190,7 @@ async def _threads(peer: _Peer, n: int) -> AsyncIterator[None]:
         peer.threads = None
 
 
-@section("persistence.peers", "agent-sessions' SQLite store vs LangGraph, OpenAI Agents, ADK")
+@section("persistence.peers", "sessionful' SQLite store vs LangGraph, OpenAI Agents, ADK")
 def peers(ctx: Context) -> str:
     lengths = HISTORY_LENGTHS
     rounds, per_round = (2, 3) if ctx.quick else (4, 10)
@@ -1323,9 +1321,7 @@ def _peers_page(
     lengths = HISTORY_LENGTHS
     first, last = lengths[0], lengths[-1]
     rounds, per_round, c_rounds, c_turns, fsync_turns = sizes
-    ours = next(
-        r for r in results if isinstance(r.peer, _AgentSessions) and not r.peer.load_history
-    )
+    ours = next(r for r in results if isinstance(r.peer, _Sessionful) and not r.peer.load_history)
     durable_peers = [r for r in results if not r.peer.ours and not r.peer.reference and r.durable]
 
     def fsync_cell(r: _PeerResult) -> str:
@@ -1426,7 +1422,7 @@ def _peers_page(
     flat = ours.cpu_at(last) / ours.cpu_at(first)
     target_rows.append(
         (
-            f"flat: agent-sessions' turn at {last:,} vs {first:,} messages, CPU time "
+            f"flat: sessionful' turn at {last:,} vs {first:,} messages, CPU time "
             "(wall clock in brackets)",
             f"{ms(ours.cpu_at(last))} vs {ms(ours.cpu_at(first))} "
             f"({ms(ours.at(last))} vs {ms(ours.at(first))})",
@@ -1436,7 +1432,7 @@ def _peers_page(
         )
     )
     targets = table(
-        ["target (issue 4)", "agent-sessions vs the fastest durable peer", "ratio", "target", ""],
+        ["target (issue 4)", "sessionful vs the fastest durable peer", "ratio", "target", ""],
         target_rows,
         align="lllrc",
     )
@@ -1453,7 +1449,7 @@ def _peers_page(
         floor_text = (
             f"Against the reference row, the floor: at {first} messages a bare commit of the same "
             f"two rows with the same durability took {ms(floor.at(first))} of wall time and "
-            f"{ms(floor.cpu_at(first))} of CPU; agent-sessions' turn took {ms(ours.at(first))} "
+            f"{ms(floor.cpu_at(first))} of CPU; sessionful' turn took {ms(ours.at(first))} "
             f"and {ms(ours.cpu_at(first))} of CPU, so its own work (the epoch check, the fenced "
             "update of the session record, the hops to its writer thread) is about "
             f"{ms(max(0.0, ours.cpu_at(first) - floor.cpu_at(first)))} a turn, and the rest is "
@@ -1474,14 +1470,14 @@ def _peers_page(
     if scratch is None:
         notes.append("- No tmpfs was found: the stores were filled on disk (only slower).")
     notes_text = "\n".join(notes)
-    return f"""## agent-sessions' SQLite store vs the stores users would pick instead
+    return f"""## sessionful' SQLite store vs the stores users would pick instead
 
 One workload for every store: per turn, **load the session's history, then append a user
 message ({USER_CHARS} characters) and an assistant message ({ASSISTANT_CHARS} characters)**, each
 store through its own public API and message types, as its framework's runner does around a
 model call (no model runs). Every store writes its own file on {_filesystem(directory)} (not
 tmpfs), through one connection (or a small pool) for all its sessions where its API allows.
-agent-sessions runs twice: as the `persisted` strategy uses its store (the session was claimed
+sessionful runs twice: as the `persisted` strategy uses its store (the session was claimed
 once when loaded; its history lives in the session's instance, so a turn checks the lease epoch
 and appends), and, to be fair to "load the history", reading the whole history with `history()`
 every turn. LangGraph's savers are used directly: the thread's latest checkpoint is read (it
@@ -1538,7 +1534,7 @@ round (the sessions end with {CONCURRENT_HISTORY + 2 * c_rounds * c_turns} messa
 turn: the rounds' wall time over their turns. Latency: each turn's, as its caller waits.
 Fsyncs per turn: counted as in the durability table, over a separate, untimed round (tracing
 slows every system call, which lets more turns share a commit than untraced, so read it as
-"shared or not", not as an exact batch size). agent-sessions commits the turns that complete
+"shared or not", not as an exact batch size). sessionful commits the turns that complete
 together in one transaction, with one fsync (group commit); the others commit each write on its
 own, one after another.
 

@@ -1,6 +1,6 @@
 """The service's figures (issue 5, item 5): the HTTP service under load on loopback.
 
-A real server (``python -m agent_sessions.server``, what ``agent-sessions serve`` runs: uvicorn,
+A real server (``python -m sessionful.server``, what ``sessionful serve`` runs: uvicorn,
 one process) with ``persisted`` sessions on a SQLite file and the **stub** agent, so the figures
 are the service's own cost (HTTP, auth, validation, the manager, the store) and not a model's.
 200 concurrent clients run 20 turns each over 500 sessions of four principals; then every
@@ -69,7 +69,7 @@ class _Server:
 def _config(directory: Path, query: str = "") -> Path:
     db = (directory / "sessions.db").resolve().as_posix() + query
     keys = "\n".join(f'"{key}" = "{principal}"' for principal, key in PRINCIPALS.items())
-    config = directory / "agent-sessions.toml"
+    config = directory / "sessionful.toml"
     config.write_text(
         f"""strategy = "persisted"
 store = "sqlite:///{db}"
@@ -101,8 +101,8 @@ def _free_port() -> int:
 def _server(config: Path) -> Iterator[_Server]:
     port = _free_port()
     log = config.with_suffix(".log")
-    env = {**os.environ, "AGENT_SESSIONS_SERVER__PORT": str(port)}
-    args = [sys.executable, "-m", "agent_sessions.server", str(config)]
+    env = {**os.environ, "SESSIONFUL_SERVER__PORT": str(port)}
+    args = [sys.executable, "-m", "sessionful.server", str(config)]
     args += ["--no-access-log", "--log-level", "warning"]
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -286,16 +286,16 @@ async def _lost(server: _Server, sessions: list[_Session]) -> tuple[int, int, in
 
 
 def _server_turn_seconds(server: _Server) -> tuple[float, float]:
-    """(sum, count) of ``agent_sessions_turn_duration_seconds`` from ``/metrics``."""
+    """(sum, count) of ``sessionful_turn_duration_seconds`` from ``/metrics``."""
     from prometheus_client.parser import text_string_to_metric_families
 
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
     total = count = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "agent_sessions_turn_duration_seconds_sum":
+            if sample.name == "sessionful_turn_duration_seconds_sum":
                 total += sample.value
-            elif sample.name == "agent_sessions_turn_duration_seconds_count":
+            elif sample.name == "sessionful_turn_duration_seconds_count":
                 count += sample.value
     return total, count
 
@@ -319,7 +319,7 @@ class _Run:
 
 
 def _run(ctx: Context, label: str, query: str, size: _Size) -> _Run:
-    directory = Path(tempfile.mkdtemp(prefix="agent-sessions-bench-"))
+    directory = Path(tempfile.mkdtemp(prefix="sessionful-bench-"))
     try:
         with _server(_config(directory, query)) as server:
             rss_idle = server.rss()
@@ -395,7 +395,7 @@ def load(ctx: Context) -> str:
             f"## The HTTP service under load: {size.clients} clients x {size.turns} turns "
             f"over {size.sessions} sessions",
             "",
-            "`python -m agent_sessions.server` (what `agent-sessions serve` runs: one uvicorn "
+            "`python -m sessionful.server` (what `sessionful serve` runs: one uvicorn "
             "process, no access log) on a loopback port, `persisted` on a SQLite file, with the "
             "**stub** agent, so these are the service's own costs (HTTP, auth, validation, the "
             "manager, the store) and not a model's. "

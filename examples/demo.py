@@ -1,4 +1,4 @@
-"""The scripted demo that `make demo` runs: agent-sessions on the stub adapter.
+"""The scripted demo that `make demo` runs: sessionful on the stub adapter.
 
 It shows, in order: a session created then reused, two sessions of one agent kept apart, the
 ``shared`` strategy mixing them for contrast, idle expiry, the ``persisted`` strategy restoring an
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,
@@ -84,7 +84,7 @@ def show_live(manager: SessionManager) -> None:
 
 
 async def main() -> None:
-    print("agent-sessions demo: the stub adapter, which replies 'echo #<n>: <text>' where <n>")
+    print("sessionful demo: the stub adapter, which replies 'echo #<n>: <text>' where <n>")
     print("counts the user messages its instance has seen, so shared context shows in <n>.")
     print("Time is a FakeClock passed as SessionManager(clock=...): the demo advances it by hand,")
     print("and a turn takes 0.1 s + 10 ms per character of fake time. Nothing sleeps.")
@@ -199,7 +199,7 @@ async def persisted_for_contrast() -> None:
     async with SessionManager(
         framework="stub",
         strategy="persisted",
-        store="memory://",  # the default is SQLite: sqlite:///.agent-sessions/sessions.db
+        store="memory://",  # the default is SQLite: sqlite:///.sessionful/sessions.db
         lifecycle=LifecyclePolicy(idle_timeout=600, sweep_interval=None),
         clock=clock,
         agents=[AgentDefinition(id=AGENT, name="Customer service", template_id="echo")],

@@ -3,7 +3,7 @@ stream one reply, read the session back, end it.
 
 It starts nothing itself; point it at a running service and give it an API key:
 
-    agent-sessions serve                                  # in one terminal
+    sessionful serve                                  # in one terminal
     python examples/gateway_client.py http://127.0.0.1:8000 KEY [--agent customer-service-bot]
 
 Only httpx is needed. The tests run it against a real server (tests/test_server.py).

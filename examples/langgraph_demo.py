@@ -5,8 +5,8 @@ instance of one compiled graph and remembers its own customer; the offline model
 network. Then the process "restarts" (a new manager on the same SQLite file) and both
 conversations carry on, restored from the store. Analytics at the end.
 
-This is what `make demo` and `agent-sessions demo` run; the code is
-`agent_sessions.cli.demo.run_demo` (it needs the `cli` extra for its rich tables).
+This is what `make demo` and `sessionful demo` run; the code is
+`sessionful.cli.demo.run_demo` (it needs the `cli` extra for its rich tables).
 
 Run: .venv/bin/python examples/langgraph_demo.py [--db PATH]
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agent_sessions.cli.demo import run_demo
+from sessionful.cli.demo import run_demo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])

@@ -3,7 +3,7 @@
 Run: .venv/bin/python examples/langgraph_support.py
 
 Shows a platform team's own template registered through the ``register_templates`` hook (passed
-here as a plugin object; a package would use the ``agent_sessions`` entry point), the built-in
+here as a plugin object; a package would use the ``sessionful`` entry point), the built-in
 ``tool-agent`` template calling ``order_status``, streaming, and the analytics.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     AgentTemplate,
     ChatMessage,
@@ -24,7 +24,7 @@ from agent_sessions import (
     SessionManager,
     hookimpl,
 )
-from agent_sessions_langgraph import BuildContext, template
+from sessionful_langgraph import BuildContext, template
 
 
 def build_polite(context: BuildContext) -> StateGraph[Any]:

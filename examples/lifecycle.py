@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     CapacityExceeded,
     ChatMessage,

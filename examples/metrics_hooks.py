@@ -1,7 +1,7 @@
 """Observe a manager with lifecycle hooks: a metrics plugin in a dozen lines.
 
 Any object (or module) with ``@hookimpl`` methods named after the hooks in
-``agent_sessions.hookspecs`` is a plugin. Give it to one manager with ``plugins=[...]``; it sees
+``sessionful.hookspecs`` is a plugin. Give it to one manager with ``plugins=[...]``; it sees
 only that manager's sessions. A hook may take any subset of its arguments, by name. Hooks only
 observe: their return values are ignored and an exception in one is logged, never raised into a
 turn. See docs/hooks.md for every hook and its arguments.
@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,

@@ -1,7 +1,7 @@
 import asyncio
 import time
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Three agent-sessions instances behind nginx on one Postgres, on this machine, without compose.
+# Three sessionful instances behind nginx on one Postgres, on this machine, without compose.
 #
 #     examples/three_instances.sh            # Ctrl-C stops everything
 #     DATABASE_URL=postgresql://... examples/three_instances.sh
@@ -7,7 +7,7 @@
 #
 # Postgres: $DATABASE_URL if set; otherwise a throwaway server from scripts/with-postgres.sh
 # (it needs PostgreSQL's binaries: apt-get install postgresql), removed when this script ends.
-# Instances: `agent-sessions serve` on 127.0.0.1:8001, 8002 and 8003, one shared configuration
+# Instances: `sessionful serve` on 127.0.0.1:8001, 8002 and 8003, one shared configuration
 # (strategy persisted, the store on Postgres, the stub agent `echo`, one API key).
 # Load balancer: nginx (apt-get install nginx-light) on 127.0.0.1:8000 with deploy/nginx.conf.
 # BASE_PORT=9000 moves all four ports (9000, 9001-9003). Logs and files: in a temporary folder,
@@ -19,11 +19,11 @@ SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 
 if [ -z "${DATABASE_URL:-}" ]; then
-    if [ -z "${AGENT_SESSIONS_TEST_POSTGRES_DSN:-}" ]; then
+    if [ -z "${SESSIONFUL_TEST_POSTGRES_DSN:-}" ]; then
         # Rerun this script beside a throwaway Postgres.
         exec bash "$ROOT/scripts/with-postgres.sh" bash "${BASH_SOURCE[0]}" "$@"
     fi
-    DATABASE_URL="$AGENT_SESSIONS_TEST_POSTGRES_DSN"
+    DATABASE_URL="$SESSIONFUL_TEST_POSTGRES_DSN"
 fi
 
 NGINX="$(command -v nginx || command -v /usr/sbin/nginx || true)"
@@ -31,8 +31,8 @@ if [ -z "$NGINX" ]; then
     echo "three_instances: nginx is not installed (Debian: apt-get install nginx-light)" >&2
     exit 1
 fi
-SERVE="$ROOT/.venv/bin/agent-sessions"
-[ -x "$SERVE" ] || SERVE="$(command -v agent-sessions)"
+SERVE="$ROOT/.venv/bin/sessionful"
+[ -x "$SERVE" ] || SERVE="$(command -v sessionful)"
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || PY="$(command -v python3)"
 
@@ -55,7 +55,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cat >"$WORK/agent-sessions.toml" <<EOF
+cat >"$WORK/sessionful.toml" <<EOF
 strategy = "persisted"
 store = "$DATABASE_URL"
 
@@ -73,7 +73,7 @@ EOF
 
 for i in 1 2 3; do
     port=$((BASE + i))
-    AGENT_SESSIONS_SERVER__PORT="$port" "$SERVE" --config "$WORK/agent-sessions.toml" serve \
+    SESSIONFUL_SERVER__PORT="$port" "$SERVE" --config "$WORK/sessionful.toml" serve \
         >"$WORK/instance-$i.log" 2>&1 &
     PIDS+=("$!")
 done

@@ -11,17 +11,17 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agent_sessions import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
+from sessionful import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
 
 # Stands in for `pip install`: make the adapter's one module importable.
 sys.path.insert(0, str(Path(__file__).parent / "third_party_adapter"))
-import agent_sessions_parrot
+import sessionful_parrot
 
 
 async def main() -> None:
     async with SessionManager(
         framework="parrot",
-        plugins=[agent_sessions_parrot],
+        plugins=[sessionful_parrot],
         framework_settings={"greeting": "Rawk!"},
         agents=[AgentDefinition(id="polly", name="Polly", template_id="parrot")],
     ) as manager:
@@ -35,7 +35,7 @@ async def main() -> None:
 
     # Or skip the plugin machinery and pass the Framework object itself.
     async with SessionManager(
-        framework=agent_sessions_parrot.ParrotFramework(),
+        framework=sessionful_parrot.ParrotFramework(),
         agents=[AgentDefinition(id="polly", name="Polly", template_id="parrot")],
     ) as manager:
         result = await manager.execute(

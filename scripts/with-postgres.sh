@@ -3,12 +3,12 @@
 #
 # Finds the machine's PostgreSQL binaries (`pg_config --bindir`, /usr/lib/postgresql/*/bin, or
 # initdb on PATH), creates a cluster in a temporary folder, starts it on 127.0.0.1 on a free port
-# (and on a unix socket in that folder), creates the database `agent_sessions_test`, and runs CMD
+# (and on a unix socket in that folder), creates the database `sessionful_test`, and runs CMD
 # with
 #
-#     AGENT_SESSIONS_TEST_POSTGRES_DSN=postgresql://postgres@127.0.0.1:PORT/agent_sessions_test
+#     SESSIONFUL_TEST_POSTGRES_DSN=postgresql://postgres@127.0.0.1:PORT/sessionful_test
 #
-# exported (and AGENT_SESSIONS_TEST_POSTGRES_SOCKET_DIR, the folder holding its unix socket).
+# exported (and SESSIONFUL_TEST_POSTGRES_SOCKET_DIR, the folder holding its unix socket).
 # Tests give themselves isolated tables with a schema of their own (tests/conftest.py's
 # `postgres_dsn` fixture). The server is stopped and the folder removed when CMD ends, however it
 # ends (short of SIGKILL); the exit status is CMD's.
@@ -20,7 +20,7 @@
 # With no PostgreSQL binary at all, a loud warning is printed and CMD runs without the variable
 # (the Postgres tests then skip, each saying why).
 #
-# Settings: AGENT_SESSIONS_PG_BINDIR (where initdb and pg_ctl are), AGENT_SESSIONS_PG_OPTIONS
+# Settings: SESSIONFUL_PG_BINDIR (where initdb and pg_ctl are), SESSIONFUL_PG_OPTIONS
 # (more `postgres` command-line options, e.g. "-c fsync=off"). The server keeps PostgreSQL's
 # durable defaults (fsync, synchronous_commit) unless told otherwise, so timings are honest.
 set -uo pipefail
@@ -36,7 +36,7 @@ warn_no_postgres() {
         echo "############################################################################"
         echo "##  WARNING: $1"
         echo "##  The Postgres tests will be SKIPPED. Install PostgreSQL (Debian: apt-get"
-        echo "##  install postgresql) or set AGENT_SESSIONS_PG_BINDIR to run them."
+        echo "##  install postgresql) or set SESSIONFUL_PG_BINDIR to run them."
         echo "############################################################################"
         echo
     } >&2
@@ -44,8 +44,8 @@ warn_no_postgres() {
 
 find_bindir() {
     local dir
-    if [ -n "${AGENT_SESSIONS_PG_BINDIR:-}" ]; then
-        echo "$AGENT_SESSIONS_PG_BINDIR"
+    if [ -n "${SESSIONFUL_PG_BINDIR:-}" ]; then
+        echo "$SESSIONFUL_PG_BINDIR"
         return 0
     fi
     if command -v pg_config >/dev/null 2>&1; then
@@ -71,13 +71,13 @@ find_bindir() {
 
 if ! BINDIR="$(find_bindir)"; then
     warn_no_postgres "no PostgreSQL binaries (initdb, pg_ctl) found on this machine."
-    unset AGENT_SESSIONS_TEST_POSTGRES_DSN
+    unset SESSIONFUL_TEST_POSTGRES_DSN
     exec "$@"
 fi
 for tool in initdb pg_ctl postgres; do
     if [ ! -x "$BINDIR/$tool" ]; then
         warn_no_postgres "$BINDIR/$tool is missing."
-        unset AGENT_SESSIONS_TEST_POSTGRES_DSN
+        unset SESSIONFUL_TEST_POSTGRES_DSN
         exec "$@"
     fi
 done
@@ -85,7 +85,7 @@ done
 if [ "$(id -u)" -eq 0 ]; then
     if ! id postgres >/dev/null 2>&1; then
         warn_no_postgres "running as root and there is no 'postgres' user to run the server as."
-        unset AGENT_SESSIONS_TEST_POSTGRES_DSN
+        unset SESSIONFUL_TEST_POSTGRES_DSN
         exec "$@"
     fi
     as_pg() { runuser -u postgres -- "$@"; }
@@ -93,7 +93,7 @@ else
     as_pg() { "$@"; }
 fi
 
-PGTMP="$(mktemp -d "${TMPDIR:-/tmp}/agent-sessions-pg.XXXXXX")"
+PGTMP="$(mktemp -d "${TMPDIR:-/tmp}/sessionful-pg.XXXXXX")"
 chmod 755 "$PGTMP"
 if [ "$(id -u)" -eq 0 ]; then
     chown postgres: "$PGTMP"
@@ -132,7 +132,7 @@ PORT=""
 for _ in 1 2 3 4 5; do
     candidate="$(free_port)"
     if as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $candidate -k $PGTMP -c max_connections=300 ${AGENT_SESSIONS_PG_OPTIONS:-}" \
+        -o "-c listen_addresses=127.0.0.1 -p $candidate -k $PGTMP -c max_connections=300 ${SESSIONFUL_PG_OPTIONS:-}" \
         start >/dev/null 2>&1; then
         PORT="$candidate"
         STARTED=1
@@ -149,16 +149,16 @@ fi
 PSQL="$BINDIR/psql"
 [ -x "$PSQL" ] || PSQL="$(command -v psql || echo psql)"
 if ! as_pg "$PSQL" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
-    -c "CREATE DATABASE agent_sessions_test" >/dev/null 2>"$PGTMP/createdb.log"; then
+    -c "CREATE DATABASE sessionful_test" >/dev/null 2>"$PGTMP/createdb.log"; then
     cat "$PGTMP/createdb.log" >&2
     echo "with-postgres: creating the test database failed" >&2
     exit 1
 fi
 
-export AGENT_SESSIONS_TEST_POSTGRES_DSN="postgresql://postgres@127.0.0.1:$PORT/agent_sessions_test"
-export AGENT_SESSIONS_TEST_POSTGRES_SOCKET_DIR="$PGTMP"
+export SESSIONFUL_TEST_POSTGRES_DSN="postgresql://postgres@127.0.0.1:$PORT/sessionful_test"
+export SESSIONFUL_TEST_POSTGRES_SOCKET_DIR="$PGTMP"
 echo "with-postgres: PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') on" \
-    "127.0.0.1:$PORT ($PGTMP); AGENT_SESSIONS_TEST_POSTGRES_DSN is set" >&2
+    "127.0.0.1:$PORT ($PGTMP); SESSIONFUL_TEST_POSTGRES_DSN is set" >&2
 
 "$@"
 exit $?

@@ -1,7 +1,7 @@
-"""Several real agent-sessions servers sharing one Postgres store, behind a real nginx.
+"""Several real sessionful servers sharing one Postgres store, behind a real nginx.
 
 For tests/test_cluster.py and benchmarks/cluster.py: each instance is ``python -m
-agent_sessions.server`` (what ``agent-sessions serve`` runs) started by tests/_server.py on a free
+sessionful.server`` (what ``sessionful serve`` runs) started by tests/_server.py on a free
 loopback port; nginx (Debian's package) runs as a child process, not a daemon, on the documented
 ``deploy/nginx.conf`` rendered with the instances' ports and shorter timeouts, everything (pid,
 logs, temporary files) in a temporary folder.
@@ -38,13 +38,13 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-servers = _load("_agent_sessions_server", Path(__file__).with_name("_server.py"))
+servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
 UPSTREAM_HEADER = "x-upstream"
 """nginx's ``add_header X-Upstream $upstream_addr``: which instance(s) answered."""
-OWNER_HEADER = "x-agent-sessions-owner"
+OWNER_HEADER = "x-sessionful-owner"
 """The service's optional owner header (cluster membership); the tests never require it."""
 
 NO_NGINX = (

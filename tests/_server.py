@@ -1,7 +1,7 @@
-"""A real agent-sessions server for the tests and the load benchmark: uvicorn in a subprocess on a
-free 127.0.0.1 port, configured by a temporary ``agent-sessions.toml``.
+"""A real sessionful server for the tests and the load benchmark: uvicorn in a subprocess on a
+free 127.0.0.1 port, configured by a temporary ``sessionful.toml``.
 
-``python -m agent_sessions.server CONFIG`` runs it (what ``agent-sessions serve`` runs); its log
+``python -m sessionful.server CONFIG`` runs it (what ``sessionful serve`` runs); its log
 goes to a file next to the configuration, and :func:`start` waits for ``/healthz``.
 """
 
@@ -57,7 +57,7 @@ def config_text(
     graceful_timeout: float = 10.0,
     lifecycle: Mapping[str, Any] | None = None,
 ) -> str:
-    """An ``agent-sessions.toml``: ``persisted`` on the SQLite file ``db``, the stub agent
+    """An ``sessionful.toml``: ``persisted`` on the SQLite file ``db``, the stub agent
     ``echo`` (and the LangGraph ``customer-service-bot`` unless ``langgraph=False``), and the
     two principals' keys. The port comes from the environment (see :func:`start`)."""
     lines = [
@@ -172,9 +172,9 @@ def start(
     log = config.with_suffix(".log")
     for attempt in range(attempts):
         port = free_port()
-        env = {**os.environ, "AGENT_SESSIONS_SERVER__PORT": str(port), "PYTHONUNBUFFERED": "1"}
-        env.pop("AGENT_SESSIONS_CONFIG", None)
-        args = [sys.executable, "-m", "agent_sessions.server", str(config)]
+        env = {**os.environ, "SESSIONFUL_SERVER__PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        env.pop("SESSIONFUL_CONFIG", None)
+        args = [sys.executable, "-m", "sessionful.server", str(config)]
         if not access_log:
             args.append("--no-access-log")
         with log.open("ab") as out:

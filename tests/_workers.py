@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentDefinition,
     AgentInstance,
@@ -57,9 +57,9 @@ from agent_sessions import (
     SessionKey,
     SessionManager,
 )
-from agent_sessions.stores import SessionStore, SQLiteStore
-from agent_sessions.stores.base import Lease, TurnWrite
-from agent_sessions_stub import StubAgent, StubFactory, StubFramework, StubSettings
+from sessionful.stores import SessionStore, SQLiteStore
+from sessionful.stores.base import Lease, TurnWrite
+from sessionful_stub import StubAgent, StubFactory, StubFramework, StubSettings
 
 AGENT = "reliability-bot"
 DEFINITION = AgentDefinition(id=AGENT, name="Reliability", template_id="echo", template_version="1")
@@ -82,7 +82,7 @@ def store_from_url(url: str) -> SessionStore:
     if url.startswith("sqlite:"):
         return SQLiteStore.from_url(url)
     if url.startswith(("postgresql:", "postgres:")):
-        from agent_sessions.stores.postgres import PostgresStore
+        from sessionful.stores.postgres import PostgresStore
 
         return PostgresStore.from_url(url)
     raise SystemExit(f"unsupported store URL {url!r}")
@@ -271,7 +271,7 @@ def run_zygote(args: argparse.Namespace) -> None:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
 
-        import agent_sessions.stores.postgres  # noqa: F401
+        import sessionful.stores.postgres  # noqa: F401
     emit("READY")
     for _ in range(args.max_forks):
         command = sys.stdin.readline().split()
@@ -338,7 +338,7 @@ def child_env() -> dict[str, str]:
     """The children load no entry-point plugins (they pass the stub framework object), so they
     start in about half a second."""
     env = dict(os.environ)
-    env["AGENT_SESSIONS_LOAD_PLUGINS"] = ""
+    env["SESSIONFUL_LOAD_PLUGINS"] = ""
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 
@@ -443,12 +443,12 @@ class Child:
         self._stderr.close()
 
 
-POSTGRES_ENV = "AGENT_SESSIONS_TEST_POSTGRES_DSN"
+POSTGRES_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
 
 
 def postgres_url(request: Any) -> str:
     """The test server's URL, from conftest's ``postgres_dsn`` fixture when there is one, else
-    from ``AGENT_SESSIONS_TEST_POSTGRES_DSN``; skips (with the reason) without a server or
+    from ``SESSIONFUL_TEST_POSTGRES_DSN``; skips (with the reason) without a server or
     without the postgres store."""
     import pytest
 
@@ -459,7 +459,7 @@ def postgres_url(request: Any) -> str:
     if not dsn:
         pytest.skip(f"POSTGRES TESTS SKIPPED: no server ({POSTGRES_ENV} is not set)")
     try:
-        from agent_sessions.stores.postgres import PostgresStore  # noqa: F401
+        from sessionful.stores.postgres import PostgresStore  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"POSTGRES TESTS SKIPPED: the postgres store is not importable: {exc!r}")
     return str(dsn)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentDefinition,
     AgentFactory,
@@ -28,7 +28,7 @@ from agent_sessions import (
     SessionStats,
     hookimpl,
 )
-from agent_sessions._plugins import LOAD_PLUGINS_ENV
+from sessionful._plugins import LOAD_PLUGINS_ENV
 
 BOT = "customer-service-bot"
 
@@ -262,7 +262,7 @@ def timed_framework(clock: FakeClock) -> Callable[[list[float]], ControlledFrame
 
 # -- a real PostgreSQL server, when scripts/with-postgres.sh started one -------------------------
 
-POSTGRES_DSN_ENV = "AGENT_SESSIONS_TEST_POSTGRES_DSN"
+POSTGRES_DSN_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
 """Set by ``scripts/with-postgres.sh`` (so by ``make pytest``) to the throwaway server's URL."""
 
 NO_POSTGRES = (

@@ -1,4 +1,4 @@
-"""The ``agent-sessions`` command line: every command's happy path and its errors, in process
+"""The ``sessionful`` command line: every command's happy path and its errors, in process
 (typer's CliRunner) and as real subprocesses of the installed console script; its reference in
 docs/cli.md; the example configuration file there."""
 
@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from agent_sessions import ChatMessage, SessionKey
-from agent_sessions.cli._output import parse_age
-from agent_sessions.cli.commands import app, masked
-from agent_sessions.config import ConfigFileError, Settings, load_settings
-from agent_sessions.stores import SQLiteStore, TurnWrite
+from sessionful import ChatMessage, SessionKey
+from sessionful.cli._output import parse_age
+from sessionful.cli.commands import app, masked
+from sessionful.config import ConfigFileError, Settings, load_settings
+from sessionful.stores import SQLiteStore, TurnWrite
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent / "agent-sessions"
+BIN = Path(sys.executable).parent / "sessionful"
 DAY = 86_400.0
 
 
@@ -49,16 +49,16 @@ def _load_module(name: str, path: Path) -> ModuleType:
 
 @pytest.fixture(autouse=True)
 def _clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in an empty directory, with no AGENT_SESSIONS_* variable set."""
+    """Each test runs in an empty directory, with no SESSIONFUL_* variable set."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith("AGENT_SESSIONS_"):
+        if name.startswith("SESSIONFUL_"):
             monkeypatch.delenv(name)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess: ours without AGENT_SESSIONS_*, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SESSIONS_")}
+    """The environment for a subprocess: ours without SESSIONFUL_*, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONFUL_")}
     return {**env, **extra}
 
 
@@ -116,7 +116,7 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path, db: Path) -> Path:
     """A configuration with a stub agent (fast) and the LangGraph one, on ``db``."""
-    path = tmp_path / "agent-sessions.toml"
+    path = tmp_path / "sessionful.toml"
     path.write_text(STUB_CONFIG.format(db=db), encoding="utf-8")
     return path
 
@@ -166,7 +166,7 @@ def test_help_lists_every_command() -> None:
 
 def test_version() -> None:
     result = invoke("--version")
-    assert result.exit_code == 0 and result.stdout.strip() == "agent-sessions 0.1.0"
+    assert result.exit_code == 0 and result.stdout.strip() == "sessionful 0.1.0"
 
 
 def test_the_console_script_is_installed_and_reports_a_bad_file_in_one_line(
@@ -213,10 +213,10 @@ def test_a_wrong_file_names_its_line_and_key(tmp_path: Path, text: str, expected
 def test_the_file_comes_from_the_option_the_variable_or_the_working_directory(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "agent-sessions.toml").write_text('strategy = "shared"\n', encoding="utf-8")
+    (tmp_path / "sessionful.toml").write_text('strategy = "shared"\n', encoding="utf-8")
     (tmp_path / "other.toml").write_text('strategy = "per_session"\n', encoding="utf-8")
     assert json.loads(invoke("config").stdout)["strategy"] == "shared"
-    via_env = invoke("config", AGENT_SESSIONS_CONFIG="other.toml")
+    via_env = invoke("config", SESSIONFUL_CONFIG="other.toml")
     assert json.loads(via_env.stdout)["strategy"] == "per_session"
     assert "configuration: other.toml" in via_env.stderr
     assert json.loads(invoke("-c", "other.toml", "config").stdout)["strategy"] == "per_session"
@@ -228,7 +228,7 @@ def test_a_missing_file_and_a_wrong_variable(tmp_path: Path) -> None:
     assert one_red_line(missing.stderr) == (
         "error: nowhere.toml: cannot read it: No such file or directory"
     )
-    wrong = invoke("config", AGENT_SESSIONS_LIFECYCLE__IDLE_TIMEOUT="-1")
+    wrong = invoke("config", SESSIONFUL_LIFECYCLE__IDLE_TIMEOUT="-1")
     assert wrong.exit_code == 2
     assert one_red_line(wrong.stderr) == (
         "error: environment: lifecycle.idle_timeout: Input should be greater than 0"
@@ -238,12 +238,12 @@ def test_a_missing_file_and_a_wrong_variable(tmp_path: Path) -> None:
 def test_environment_overrides_the_file(config: Path) -> None:
     result = invoke(
         "-c", str(config), "config",
-        AGENT_SESSIONS_LIFECYCLE__RETENTION="3600", AGENT_SESSIONS_LOAD_PLUGINS="stub",
+        SESSIONFUL_LIFECYCLE__RETENTION="3600", SESSIONFUL_LOAD_PLUGINS="stub",
     )  # fmt: skip
     assert json.loads(result.stdout)["lifecycle"]["retention"] == 3600.0
     assert result.stderr.strip().endswith(
-        "agent-sessions.toml; overridden by AGENT_SESSIONS_LIFECYCLE__RETENTION"
-    )  # not by AGENT_SESSIONS_LOAD_PLUGINS, which is no setting
+        "sessionful.toml; overridden by SESSIONFUL_LIFECYCLE__RETENTION"
+    )  # not by SESSIONFUL_LOAD_PLUGINS, which is no setting
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -255,14 +255,14 @@ def test_config_without_a_file_is_the_embedded_default() -> None:
     assert "built-in defaults (no file)" in result.stderr
     data = json.loads(result.stdout)
     assert data["strategy"] == "persisted"
-    assert data["store"] == "sqlite:///.agent-sessions/sessions.db"
+    assert data["store"] == "sqlite:///.sessionful/sessions.db"
     assert [(a["id"], a["framework"], a["template_id"]) for a in data["agents"]] == [
         ("customer-service-bot", "langgraph", "tool-agent")
     ]
 
 
 def test_config_masks_keys_and_secrets(tmp_path: Path) -> None:
-    (tmp_path / "agent-sessions.toml").write_text(
+    (tmp_path / "sessionful.toml").write_text(
         'store = "postgresql://app:hunter2-password@db.internal:5432/sessions"\n'
         "[framework_settings.langgraph]\nrecursion_limit = 5\n"
         "[[agents]]\nid = 'bot'\ntemplate_id = 'tool-agent'\n"
@@ -304,11 +304,10 @@ def test_chat_remembers_across_two_runs_of_the_command(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     session = session_of(first.stdout)
     assert "agent: Nice to meet you, Ada." in first.stdout
-    assert (
-        f"continue with: agent-sessions chat --agent customer-service-bot --session {session}"
-        in (first.stdout)
+    assert f"continue with: sessionful chat --agent customer-service-bot --session {session}" in (
+        first.stdout
     )
-    assert (tmp_path / ".agent-sessions" / "sessions.db").is_file()
+    assert (tmp_path / ".sessionful" / "sessions.db").is_file()
 
     second = run(
         "chat", "--agent", "customer-service-bot", "--session", session,
@@ -372,7 +371,7 @@ def test_chat_with_an_invalid_session_id(config: Path) -> None:
 def test_chat_without_a_store_says_it_forgets(config: Path) -> None:
     result = invoke(
         "-c", str(config), "chat", "-a", "echo-bot", input="hi\n",
-        AGENT_SESSIONS_STRATEGY="per_session",
+        SESSIONFUL_STRATEGY="per_session",
     )  # fmt: skip
     assert result.exit_code == 0
     assert "forgotten when the command ends" in result.stderr
@@ -504,13 +503,13 @@ def test_sessions_end_says_what_was_deleted(config: Path, filled: Path) -> None:
 
 def test_sessions_commands_need_a_persisted_strategy(config: Path) -> None:
     for args in (["list"], ["show", "a", "b"], ["end", "a", "b"], ["cleanup", "--older-than", "1"]):
-        result = invoke("-c", str(config), "sessions", *args, AGENT_SESSIONS_STRATEGY="per_session")
+        result = invoke("-c", str(config), "sessions", *args, SESSIONFUL_STRATEGY="per_session")
         assert result.exit_code == 2
         assert "keeps no sessions in a store" in one_red_line(result.stderr)
 
 
 def test_an_unknown_store_scheme(config: Path) -> None:
-    result = invoke("-c", str(config), "sessions", "list", AGENT_SESSIONS_STORE="redis://x")
+    result = invoke("-c", str(config), "sessions", "list", SESSIONFUL_STORE="redis://x")
     assert result.exit_code == 2
     assert one_red_line(result.stderr).startswith("error: unknown store scheme 'redis'")
 
@@ -552,7 +551,7 @@ def test_cleanup_defaults_to_the_configured_retention(config: Path, aged: Path) 
     assert missing.exit_code == 2
     assert "pass --older-than AGE or set lifecycle.retention" in one_red_line(missing.stderr)
     with_retention = invoke(
-        "-c", str(config), "sessions", "cleanup", AGENT_SESSIONS_LIFECYCLE__RETENTION=str(9 * DAY)
+        "-c", str(config), "sessions", "cleanup", SESSIONFUL_LIFECYCLE__RETENTION=str(9 * DAY)
     )
     assert "deleted 5 stored sessions idle for more than 9d 0h" in with_retention.stdout
 
@@ -584,21 +583,21 @@ def test_plugins_lists_what_is_installed_with_its_distribution() -> None:
         if line.startswith("│")
     ]
     by_name = {(row[0], row[1]): row for row in rows}
-    assert by_name[("framework", "stub")][3:] == ["stub", "agent-sessions-stub==0.1.0"]
+    assert by_name[("framework", "stub")][3:] == ["stub", "sessionful-stub==0.1.0"]
     assert by_name[("framework", "langgraph")][3:] == [
         "langgraph",
-        "agent-sessions-langgraph==0.1.0",
+        "sessionful-langgraph==0.1.0",
     ]
-    assert by_name[("template", "langgraph/tool-agent@1")][4] == "agent-sessions-langgraph==0.1.0"
+    assert by_name[("template", "langgraph/tool-agent@1")][4] == "sessionful-langgraph==0.1.0"
     for strategy in ("shared", "per_session", "persisted"):
-        assert by_name[("strategy", strategy)][4] == "agent-sessions==0.1.0 (built in)"
+        assert by_name[("strategy", strategy)][4] == "sessionful==0.1.0 (built in)"
     assert by_name[("store", "sqlite://")][2] == "SQLiteStore"
     assert ("store", "postgresql://, postgres://") in by_name
 
 
 def test_plugins_obeys_the_plugin_filter() -> None:
-    result = invoke("plugins", AGENT_SESSIONS_LOAD_PLUGINS="stub")
-    assert "agent-sessions-stub" in result.stdout
+    result = invoke("plugins", SESSIONFUL_LOAD_PLUGINS="stub")
+    assert "sessionful-stub" in result.stdout
     assert "langgraph" not in result.stdout
 
 
@@ -609,9 +608,9 @@ def test_serve_hands_the_settings_over_with_overrides(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served: list[Settings] = []
-    fake = ModuleType("agent_sessions.server")
+    fake = ModuleType("sessionful.server")
     fake.serve = served.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "agent_sessions.server", fake)
+    monkeypatch.setitem(sys.modules, "sessionful.server", fake)
     result = invoke("-c", str(config), "serve", "--host", "0.0.0.0", "--port", "9999")
     assert result.exit_code == 0, result.output
     (settings,) = served
@@ -621,9 +620,7 @@ def test_serve_hands_the_settings_over_with_overrides(
 
 def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [
-        n
-        for n in sys.modules
-        if n == "agent_sessions.server" or n.startswith("agent_sessions.server.")
+        n for n in sys.modules if n == "sessionful.server" or n.startswith("sessionful.server.")
     ]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "fastapi", None)  # importing it now fails
@@ -631,7 +628,7 @@ def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None
     assert result.exit_code == 2
     assert one_red_line(result.stderr) == (
         "error: the HTTP service needs the server extra (fastapi is missing): "
-        "pip install 'agent-sessions[server]'"
+        "pip install 'sessionful[server]'"
     )
 
 
@@ -644,7 +641,7 @@ def _free_port() -> int:
 
 def test_serve_runs_the_http_service_until_interrupted(tmp_path: Path, config: Path) -> None:
     httpx = pytest.importorskip("httpx")
-    pytest.importorskip("agent_sessions.server")
+    pytest.importorskip("sessionful.server")
     port = _free_port()
     process = subprocess.Popen(
         [str(BIN), "-c", str(config), "serve", "--port", str(port)],
@@ -700,12 +697,12 @@ def test_every_command_and_option_is_documented() -> None:
 
 def example_toml() -> str:
     text = DOC.read_text(encoding="utf-8")
-    block = text.split("<!-- example: agent-sessions.toml -->\n```toml\n", 1)[1]
+    block = text.split("<!-- example: sessionful.toml -->\n```toml\n", 1)[1]
     return block.split("```", 1)[0]
 
 
 def test_the_example_configuration_loads_with_every_section(tmp_path: Path) -> None:
-    (tmp_path / "agent-sessions.toml").write_text(example_toml(), encoding="utf-8")
+    (tmp_path / "sessionful.toml").write_text(example_toml(), encoding="utf-8")
     settings = load_settings()
     fields: dict[str, Any] = settings.model_dump()
     assert set(Settings.model_fields) <= set(fields)
@@ -714,27 +711,27 @@ def test_the_example_configuration_loads_with_every_section(tmp_path: Path) -> N
     assert [a.id for a in settings.agents] == ["customer-service-bot", "echo-bot"]
     assert settings.lifecycle.retention == 30 * DAY
     # and it runs: the agents, templates and store it names exist
-    from agent_sessions.app import AgentService
+    from sessionful.app import AgentService
 
     assert sorted(AgentService(settings).managers) == ["langgraph", "stub"]
 
 
 def test_the_documented_error_is_what_the_example_gives(tmp_path: Path) -> None:
     wrong = example_toml().replace("idle_timeout = 1800", "idle_timeout = -5")
-    (tmp_path / "agent-sessions.toml").write_text(wrong, encoding="utf-8")
+    (tmp_path / "sessionful.toml").write_text(wrong, encoding="utf-8")
     with pytest.raises(ConfigFileError) as raised:
         load_settings()
     shown = DOC.read_text(encoding="utf-8").split("<!-- error of the example with", 1)[1]
     assert f"error: {raised.value}" in shown
-    result = invoke("--config", "agent-sessions.toml", "sessions", "list")
+    result = invoke("--config", "sessionful.toml", "sessions", "list")
     assert result.stderr.strip() == f"error: {raised.value}"
 
 
 def test_make_demo_runs_the_cli_demo() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "demo: setup\n\t$(VENV)/bin/agent-sessions demo\n" in makefile
+    assert "demo: setup\n\t$(VENV)/bin/sessionful demo\n" in makefile
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`make demo` runs `agent-sessions demo`" in readme
+    assert "`make demo` runs `sessionful demo`" in readme
 
 
 def _slug(title: str) -> str:

@@ -1,6 +1,6 @@
 """Three instances behind nginx on one Postgres, with one instance killed and another paused.
 
-Real processes on loopback: three ``python -m agent_sessions.server`` instances (``persisted`` on
+Real processes on loopback: three ``python -m sessionful.server`` instances (``persisted`` on
 the test Postgres, the stub agent) behind nginx rendered from ``deploy/nginx.conf``
 (``hash $session consistent``, ``proxy_next_upstream error timeout http_502 http_503``).
 Concurrent clients, one thread per session, run their turns through nginx; once a quarter of
@@ -23,7 +23,7 @@ Then every session's stored history is read and the figures are printed and asse
   connection and restore);
 * errors seen by clients: every retried request, by cause.
 
-The short version (20 sessions x 10 turns) runs in ``make test``; ``AGENT_SESSIONS_SOAK=1``
+The short version (20 sessions x 10 turns) runs in ``make test``; ``SESSIONFUL_SOAK=1``
 (``make soak``) runs 50 sessions x 20 turns with a longer pause.
 """
 
@@ -56,13 +56,13 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-clusters = _load("_agent_sessions_cluster", Path(__file__).with_name("_cluster.py"))
+clusters = _load("_sessionful_cluster", Path(__file__).with_name("_cluster.py"))
 servers = clusters.servers
 ALICE, ECHO = servers.ALICE, servers.ECHO
 
 pytestmark = pytest.mark.slow
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 SESSIONS, TURNS = (50, 20) if SOAK else (20, 10)
 PAUSE = 5.0 if SOAK else 3.0
 """Seconds the paused instance stays stopped (longer than nginx's read timeout)."""
@@ -286,7 +286,7 @@ def test_kill_and_pause_behind_nginx(tmp_path: Path, postgres_dsn: str) -> None:
         )
         lease_lost = 0.0
         for line in httpx.get(f"{victim.url}/metrics", timeout=10).text.splitlines():
-            if line.startswith("agent_sessions_sessions_evicted_total{") and "lease-lost" in line:
+            if line.startswith("sessionful_sessions_evicted_total{") and "lease-lost" in line:
                 lease_lost += float(line.rsplit(" ", 1)[1])
         events = Counter(t.event for c in conversations for t in c.acknowledged)
         elapsed = time.monotonic() - started

@@ -5,7 +5,7 @@ processes, one of them paused mid-turn with SIGSTOP.
 What must hold afterwards: no lost turn (every acknowledged turn is in the log, and nothing
 unacknowledged is), no forked history (the stub's ``echo #n`` in the logged replies counts up by
 one per user message, and each caller saw the count the log has), and no error reaching a caller
-except ``LeaseLost``, which the workers retry and count. ``AGENT_SESSIONS_SOAK=1`` runs ten times
+except ``LeaseLost``, which the workers retry and count. ``SESSIONFUL_SOAK=1`` runs ten times
 as many turns.
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import SessionKey
-from agent_sessions.stores import SessionStore, SQLiteStore
+from sessionful import SessionKey
+from sessionful.stores import SessionStore, SQLiteStore
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -45,9 +45,9 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-workers = _load("_agent_sessions_workers", Path(__file__).with_name("_workers.py"))
+workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 PROCESSES = 4
 OWN_SESSIONS = 3
 OWN_TURNS = 400 if SOAK else 40
@@ -80,7 +80,7 @@ async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         store = SQLiteStore(path)
     else:
         url = workers.postgres_url(request)
-        from agent_sessions.stores.postgres import PostgresStore
+        from sessionful.stores.postgres import PostgresStore
 
         store = PostgresStore.from_url(url)
     await store.open()

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentDefinition,
     AgentFactory,
@@ -29,7 +29,7 @@ from agent_sessions import (
     SessionKey,
     hookimpl,
 )
-from agent_sessions.testing import AdapterTests, AdapterUnderTest
+from sessionful.testing import AdapterTests, AdapterUnderTest
 
 AGENT = AgentDefinition(id="conformance", name="Conformance", template_id="tiny")
 
@@ -409,19 +409,19 @@ def test_an_import_with_side_effects_fails(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_the_suite_needs_its_extra() -> None:
-    probe = "import sys; sys.modules['pytest'] = None; import agent_sessions.testing"
+    probe = "import sys; sys.modules['pytest'] = None; import sessionful.testing"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False
     )
     assert done.returncode != 0
     assert "ImportError" in done.stderr
-    assert "pip install 'agent-sessions[testing]'" in done.stderr
+    assert "pip install 'sessionful[testing]'" in done.stderr
 
 
 def test_the_core_does_not_import_the_suite() -> None:
     probe = (
-        "import sys, agent_sessions, agent_sessions_stub; "
-        "print(sorted({'pytest', 'agent_sessions.testing'} & set(sys.modules)))"
+        "import sys, sessionful, sessionful_stub; "
+        "print(sorted({'pytest', 'sessionful.testing'} & set(sys.modules)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False
@@ -430,8 +430,8 @@ def test_the_core_does_not_import_the_suite() -> None:
 
 
 def test_public_api() -> None:
-    import agent_sessions
-    import agent_sessions.testing as testing
+    import sessionful
+    import sessionful.testing as testing
 
     assert testing.__all__ == sorted(testing.__all__)
     assert testing.__all__ == [
@@ -444,13 +444,13 @@ def test_public_api() -> None:
         "PackageTests",
         "PersistenceTests",
     ]
-    assert not set(testing.__all__) & set(agent_sessions.__all__)
+    assert not set(testing.__all__) & set(sessionful.__all__)
     for name in testing.__all__:
         assert not name.startswith("Test"), "pytest would collect it in every adapter's tests"
 
 
 def test_the_documented_usage_is_the_stub_test_file() -> None:
-    import agent_sessions.testing as testing
+    import sessionful.testing as testing
 
     doc = testing.__doc__ or ""
     example = textwrap.dedent(doc.split("::\n\n", 1)[1].split("\nInstall it", 1)[0]).strip()

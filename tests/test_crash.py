@@ -6,7 +6,7 @@ continues where it stopped.
 Each round a fresh child process (forked by tests/_workers.py ``zygote``, which imported
 everything once, so a restart costs milliseconds) runs three sessions concurrently, so kills land
 in group commits of several turns as well as in single ones, in claims, restores and schema setup.
-``AGENT_SESSIONS_SOAK=1`` (``make soak``) runs 500 rounds on SQLite and 200 on Postgres.
+``SESSIONFUL_SOAK=1`` (``make soak``) runs 500 rounds on SQLite and 200 on Postgres.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from types import ModuleType
 
 import pytest
 
-from agent_sessions import SessionKey
-from agent_sessions.stores import SessionStore, SQLiteStore
+from sessionful import SessionKey
+from sessionful.stores import SessionStore, SQLiteStore
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -44,9 +44,9 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-workers = _load("_agent_sessions_workers", Path(__file__).with_name("_workers.py"))
+workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 SQLITE_ROUNDS = 500 if SOAK else 60
 POSTGRES_ROUNDS = 200 if SOAK else 20
 SESSIONS_PER_CHILD = 3
@@ -230,7 +230,7 @@ async def test_sigkill_postgres(request: pytest.FixtureRequest, tmp_path: Path) 
     url = workers.postgres_url(request)
     import psycopg
 
-    from agent_sessions.stores.postgres import PostgresStore
+    from sessionful.stores.postgres import PostgresStore
 
     name = f"crash-child-{uuid.uuid4().hex[:8]}"
     child_url = f"{url}{'&' if '?' in url else '?'}application_name={name}"

@@ -26,8 +26,8 @@ from types import ModuleType
 
 import pytest
 
-import agent_sessions
-from agent_sessions import errors
+import sessionful
+from sessionful import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -46,7 +46,7 @@ def _load_module(name: str, path: Path) -> ModuleType:
 
 
 run_example = _load_module(
-    "_agent_sessions_examples", Path(__file__).parent / "_examples.py"
+    "_sessionful_examples", Path(__file__).parent / "_examples.py"
 ).run_example
 
 MY_PAGES = [
@@ -120,10 +120,10 @@ def test_hook_reference_is_generated_from_the_hookspecs() -> None:
 
 
 def test_hook_reference_covers_every_hook() -> None:
-    from agent_sessions import hookspecs
+    from sessionful import hookspecs
 
     text = (DOCS / "hooks.md").read_text(encoding="utf-8")
-    hooks = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "agent_sessions_spec")]
+    hooks = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "sessionful_spec")]
     assert hooks
     for name in hooks:
         assert f"### {name}\n" in text
@@ -173,10 +173,10 @@ def test_shown_output_matches_a_run(block: Block) -> None:
 
 def test_error_tree_matches_errors_module() -> None:
     doc = (errors.__doc__ or "").splitlines()
-    first = next(i for i, line in enumerate(doc) if line.strip() == "AgentSessionsError")
+    first = next(i for i, line in enumerate(doc) if line.strip() == "SessionfulError")
     last = next(i for i in range(first, len(doc)) if not doc[i].strip())
     tree = textwrap.dedent("\n".join(doc[first:last])) + "\n"
-    shown = [b.text for b in blocks(DOCS / "errors.md") if b.text.startswith("AgentSessionsError")]
+    shown = [b.text for b in blocks(DOCS / "errors.md") if b.text.startswith("SessionfulError")]
     assert shown == [tree], "docs/errors.md's tree differs from the one in errors.py's docstring"
 
 
@@ -186,7 +186,7 @@ def test_error_tree_matches_errors_module() -> None:
 def test_every_public_name_is_documented() -> None:
     text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     missing = [
-        name for name in agent_sessions.__all__ if not re.search(rf"\b{re.escape(name)}\b", text)
+        name for name in sessionful.__all__ if not re.search(rf"\b{re.escape(name)}\b", text)
     ]
     assert not missing, f"not mentioned in README.md or docs/: {missing}"
 

@@ -14,8 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from agent_sessions import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
-from agent_sessions.testing import AdapterUnderTest
+from sessionful import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
+from sessionful.testing import AdapterUnderTest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -33,7 +33,7 @@ def _load_module(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-_runs = _load_module("_agent_sessions_examples", Path(__file__).parent / "_examples.py")
+_runs = _load_module("_sessionful_examples", Path(__file__).parent / "_examples.py")
 run_example, run_fresh = _runs.run_example, _runs.run_fresh
 
 
@@ -58,7 +58,7 @@ def test_every_example_has_a_test() -> None:
         "metrics_hooks.py",
         "lifecycle.py",
         "use_parrot.py",
-        "third_party_adapter/agent_sessions_parrot.py",
+        "third_party_adapter/sessionful_parrot.py",
         "third_party_adapter/tests/test_parrot.py",
         "langgraph_support.py",
         "langgraph_demo.py",
@@ -201,7 +201,7 @@ def test_use_parrot() -> None:
 # -- the third-party adapter, uninstalled -------------------------------------------------------
 
 
-parrot = _load_module("agent_sessions_parrot", ADAPTER_DIR / "agent_sessions_parrot.py")
+parrot = _load_module("sessionful_parrot", ADAPTER_DIR / "sessionful_parrot.py")
 parrot_tests = _load_module("_parrot_conformance", ADAPTER_DIR / "tests" / "test_parrot.py")
 
 
@@ -211,10 +211,10 @@ def test_pyproject_registers_the_entry_point() -> None:
     text = (ADAPTER_DIR / "pyproject.toml").read_text(encoding="utf-8")
     assert len(text.splitlines()) == 6
     project = tomllib.loads(text)["project"]
-    assert project["entry-points"]["agent_sessions"] == {"parrot": "agent_sessions_parrot"}
-    assert "agent-sessions" in project["dependencies"]
+    assert project["entry-points"]["sessionful"] == {"parrot": "sessionful_parrot"}
+    assert "sessionful" in project["dependencies"]
     # Flat layout: the adapter is the directory's only top-level module.
-    assert [p.name for p in ADAPTER_DIR.glob("*.py")] == ["agent_sessions_parrot.py"]
+    assert [p.name for p in ADAPTER_DIR.glob("*.py")] == ["sessionful_parrot.py"]
 
 
 async def test_parrot_registers_through_its_hook() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_sessions import (
+from sessionful import (
     MAX_ID_LENGTH,
     ChatMessage,
     ConfigurationError,

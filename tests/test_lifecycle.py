@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent_sessions import (
+from sessionful import (
     CapacityExceeded,
     ChatMessage,
     CleanupReport,
@@ -20,10 +20,10 @@ from agent_sessions import (
     SessionManager,
     hookimpl,
 )
-from agent_sessions import manager as manager_module
-from agent_sessions._registry import Entry
-from agent_sessions.lifecycle import ExpiryIndex
-from agent_sessions_stub import StubFactory
+from sessionful import manager as manager_module
+from sessionful._registry import Entry
+from sessionful.lifecycle import ExpiryIndex
+from sessionful_stub import StubFactory
 
 if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
     from conftest import ControlledAgent, ControlledFramework, FakeClock, Recorder
@@ -298,7 +298,7 @@ async def test_failing_destroy_is_logged_reported_and_the_rest_cleaned(
         await manager.execute(cmd("hi", session))
     stub_factory(manager).faults.destroy = 1  # the first destroy of the sweep raises
     clock.advance(10)
-    with caplog.at_level(logging.WARNING, logger="agent_sessions"):
+    with caplog.at_level(logging.WARNING, logger="sessionful"):
         report = await manager.cleanup_inactive()
     assert report.expired_idle == [key("s1"), key("s2"), key("s3")]
     assert list(report.failed) == [str(key("s1"))]
@@ -319,7 +319,7 @@ async def test_failing_destroy_during_capacity_eviction_still_makes_room(
     manager = make_manager(lifecycle=policy(max_active=1))
     await manager.execute(cmd("hi", "s1"))
     stub_factory(manager).faults.destroy = 1
-    with caplog.at_level(logging.WARNING, logger="agent_sessions"):
+    with caplog.at_level(logging.WARNING, logger="sessionful"):
         result = await manager.execute(cmd("hi", "s2"))
     assert result.instance_event == "created"
     assert manager.list_agents() == [key("s2")]
@@ -332,7 +332,7 @@ async def test_failing_destroy_on_end_session_still_forgets_the_instance(
     manager = make_manager()
     await manager.execute(cmd("hi", "s1"))
     stub_factory(manager).faults.destroy = 1
-    with caplog.at_level(logging.WARNING, logger="agent_sessions"):
+    with caplog.at_level(logging.WARNING, logger="sessionful"):
         report = await manager.end_session(BOT, "s1")
     assert report.unloaded
     assert manager.list_agents() == []
@@ -370,7 +370,7 @@ async def test_background_sweeper_expires_idle_sessions(
     async with manager:
         await manager.execute(cmd("hi", "s1"))
         clock.advance(11)
-        with caplog.at_level(logging.ERROR, logger="agent_sessions"):
+        with caplog.at_level(logging.ERROR, logger="sessionful"):
             await asyncio.wait_for(expired.wait(), timeout=5)
         assert manager.list_agents() == []
     assert calls >= 2  # the failed sweep was logged and the sweeper carried on

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from agent_sessions import (
+from sessionful import (
     AgentCreationFailed,
     AgentDefinition,
     ChatMessage,
@@ -25,7 +25,7 @@ from agent_sessions import (
     UnknownFramework,
     UnknownStrategy,
 )
-from agent_sessions_stub import StubAgent, StubFactory, StubFault
+from sessionful_stub import StubAgent, StubFactory, StubFault
 
 if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
     from conftest import ControlledAgent, ControlledFramework, FakeClock, Recorder
@@ -197,7 +197,7 @@ def test_a_persistent_strategy_takes_the_default_store_and_needs_persistence(
             return SessionKey(agent_id, session_id, namespace)
 
     manager = make_manager(strategy=Persisted())  # the stub persists by snapshot
-    assert repr(manager.store) == "SQLiteStore('.agent-sessions/sessions.db', synchronous='FULL')"
+    assert repr(manager.store) == "SQLiteStore('.sessionful/sessions.db', synchronous='FULL')"
     with pytest.raises(ConfigurationError, match="declares no persistence"):
         make_manager(strategy=Persisted(), framework=controlled)
     with pytest.raises(ConfigurationError, match="store= applies to the persisted strategy"):
@@ -733,7 +733,7 @@ async def test_response_time_mean_and_p95(
     created_stats: list[Any] = []
 
     class Spy:
-        from agent_sessions import hookimpl
+        from sessionful import hookimpl
 
         @hookimpl
         def session_created(self, stats: Any) -> None:
@@ -755,7 +755,7 @@ async def test_response_time_mean_and_p95(
 async def test_p95_covers_only_the_latest_turns(
     make_manager: Make, cmd: Cmd, timed_framework: Timed
 ) -> None:
-    from agent_sessions._registry import RESPONSE_WINDOW
+    from sessionful._registry import RESPONSE_WINDOW
 
     durations = [1000.0] * 10 + [float(d) for d in range(1, RESPONSE_WINDOW + 1)]
     manager = make_manager(framework=timed_framework(durations))

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent_sessions import ConfigurationError
-from agent_sessions.affinity import owner_of
-from agent_sessions.config import ClusterConfig, Settings
-from agent_sessions.membership import NODES_TABLE, LocalMembership, Membership
-from agent_sessions.server import create_app
-from agent_sessions.server._app import NODE_HEADER, OWNER_HEADER, membership_for
+from sessionful import ConfigurationError
+from sessionful.affinity import owner_of
+from sessionful.config import ClusterConfig, Settings
+from sessionful.membership import NODES_TABLE, LocalMembership, Membership
+from sessionful.server import create_app
+from sessionful.server._app import NODE_HEADER, OWNER_HEADER, membership_for
 
 KEY = "alice-key-0123456789abcdef"
 FAST = {"heartbeat_interval": 0.2, "node_ttl": 0.6}
@@ -248,9 +248,9 @@ async def test_the_service_names_the_owner_and_counts_misses(postgres_dsn: str) 
         assert unknown.status_code == 404
         assert unknown.headers[OWNER_HEADER] in addresses.values()  # named, not counted
         text = (await client.get("/metrics")).text
-        assert _metric(text, "agent_sessions_affinity_hits_total") == hits
-        assert _metric(text, "agent_sessions_affinity_misses_total") == misses
-        assert _metric(text, "agent_sessions_cluster_nodes") == 2
+        assert _metric(text, "sessionful_affinity_hits_total") == hits
+        assert _metric(text, "sessionful_affinity_misses_total") == misses
+        assert _metric(text, "sessionful_cluster_nodes") == 2
         healthz = await client.get("/healthz")
         assert OWNER_HEADER not in healthz.headers  # not about a session
         assert set(_rows(postgres_dsn)) == {"node-a", "node-b"}
@@ -275,5 +275,5 @@ async def test_the_owner_header_can_be_turned_off(postgres_dsn: str) -> None:
         assert response.status_code == 200
         assert OWNER_HEADER not in response.headers and NODE_HEADER not in response.headers
         text = (await client.get("/metrics")).text
-        assert _metric(text, "agent_sessions_affinity_hits_total") == 1  # alone: always a hit
-        assert _metric(text, "agent_sessions_affinity_misses_total") == 0
+        assert _metric(text, "sessionful_affinity_hits_total") == 1  # alone: always a hit
+        assert _metric(text, "sessionful_affinity_misses_total") == 0

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentDefinition,
     ChatMessage,

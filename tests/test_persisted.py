@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     CorruptSessionData,
@@ -37,9 +37,9 @@ from agent_sessions import (
     SessionKey,
     SessionManager,
 )
-from agent_sessions import manager as manager_module
-from agent_sessions.stores import MemoryStore, SessionStore, SQLiteStore
-from agent_sessions_stub import StubAgent, StubFault
+from sessionful import manager as manager_module
+from sessionful.stores import MemoryStore, SessionStore, SQLiteStore
+from sessionful_stub import StubAgent, StubFault
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -53,7 +53,7 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-workers = _load("_agent_sessions_workers", Path(__file__).with_name("_workers.py"))
+workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
 check_log: Callable[[Sequence[ChatMessage]], list[str]] = workers.check_log
 
 BOT = "customer-service-bot"
@@ -85,7 +85,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Backend("sqlite", lambda: SQLiteStore(path), namespace, path)
     else:
         url = workers.postgres_url(request)
-        from agent_sessions.stores.postgres import PostgresStore
+        from sessionful.stores.postgres import PostgresStore
 
         yield Backend("postgres", lambda: PostgresStore.from_url(url), namespace)
         store = PostgresStore.from_url(url)
@@ -371,7 +371,7 @@ async def test_end_session_of_a_session_stored_but_not_loaded(
 
 
 class WallClock:
-    """Stands in for the ``time`` module in agent_sessions.manager: ``time()`` is settable."""
+    """Stands in for the ``time`` module in sessionful.manager: ``time()`` is settable."""
 
     def __init__(self, now: float) -> None:
         self.now = now

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 from pluggy import PluginValidationError
 
-from agent_sessions import (
+from sessionful import (
     ConfigurationError,
     ExecuteAgentCommand,
     Framework,
@@ -26,8 +26,8 @@ from agent_sessions import (
     UnknownStrategy,
     hookimpl,
 )
-from agent_sessions._plugins import LOAD_PLUGINS_ENV, Plugins
-from agent_sessions_stub import StubFramework
+from sessionful._plugins import LOAD_PLUGINS_ENV, Plugins
+from sessionful_stub import StubFramework
 
 if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
     from conftest import ControlledFramework, FakeClock, Recorder
@@ -41,12 +41,12 @@ Cmd = Callable[..., ExecuteAgentCommand]
 
 
 def test_the_stub_is_found_through_its_entry_point() -> None:
-    (stub_ep,) = [ep for ep in entry_points(group="agent_sessions") if ep.name == "stub"]
-    assert stub_ep.value == "agent_sessions_stub"
+    (stub_ep,) = [ep for ep in entry_points(group="sessionful") if ep.name == "stub"]
+    assert stub_ep.value == "sessionful_stub"
     plugins = Plugins()
     frameworks = plugins.get_frameworks()
     assert isinstance(frameworks["stub"], StubFramework)
-    assert plugins.distributions()["stub"].startswith("agent-sessions-stub==")
+    assert plugins.distributions()["stub"].startswith("sessionful-stub==")
 
 
 def test_without_entry_points_only_the_builtins_load() -> None:
@@ -69,7 +69,7 @@ def test_load_list_names_the_plugins_to_load(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(LOAD_PLUGINS_ENV, " stub , not-installed ")
-    with caplog.at_level(logging.WARNING, logger="agent_sessions"):
+    with caplog.at_level(logging.WARNING, logger="sessionful"):
         plugins = Plugins()
     assert set(plugins.get_frameworks()) == {"stub"}
     assert "stub" in plugins.distributions()
@@ -153,7 +153,7 @@ def test_two_plugins_registering_one_framework_name_clash() -> None:
         SessionManager(framework="stub", plugins=[ImpostorPlugin()])
     message = str(info.value)
     assert "'stub'" in message
-    assert "agent_sessions_stub" in message
+    assert "sessionful_stub" in message
     assert Impostor.__module__ in message
 
 
@@ -174,7 +174,7 @@ def test_two_plugins_registering_one_strategy_name_clash() -> None:
 
     with pytest.raises(ConfigurationError, match="'shared'") as info:
         Plugins([Plugin()]).get_strategies()
-    assert "agent_sessions.strategies" in str(info.value)
+    assert "sessionful.strategies" in str(info.value)
 
 
 def test_a_nameless_framework_is_refused() -> None:
@@ -228,7 +228,7 @@ async def test_a_raising_hook_is_logged_and_does_not_break_anything(
         plugins=[Exploding(), recorder],
         lifecycle=LifecyclePolicy(idle_timeout=10, sweep_interval=None),
     )
-    with caplog.at_level(logging.ERROR, logger="agent_sessions"):
+    with caplog.at_level(logging.ERROR, logger="sessionful"):
         first = await manager.execute(cmd("hi", "s1"))
         second = await manager.execute(cmd("again", "s1"))
         await manager.execute(cmd("hi", "s2"))
@@ -284,8 +284,8 @@ _FRAMEWORKS = (
     "autogen",
     "crewai",
     "pydantic_ai",
-    "agent_sessions_stub",
-    "agent_sessions_langgraph",
+    "sessionful_stub",
+    "sessionful_langgraph",
 )
 
 
@@ -293,7 +293,7 @@ def test_importing_the_core_pulls_in_no_agent_framework() -> None:
     script = textwrap.dedent(
         f"""
         import json, sys
-        import agent_sessions
+        import sessionful
         roots = {{name.split(".")[0] for name in sys.modules}}
         print(json.dumps(sorted(roots & set({list(_FRAMEWORKS)!r}))))
         """

@@ -1,4 +1,4 @@
-"""The public API is pinned: what ``agent_sessions`` exports, documented, with its error tree."""
+"""The public API is pinned: what ``sessionful`` exports, documented, with its error tree."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from importlib.resources import files
 
 import pytest
 
-import agent_sessions
+import sessionful
 
 EXPORTED = sorted(
     [
@@ -19,7 +19,7 @@ EXPORTED = sorted(
         "AgentDefinition",
         "AgentFactory",
         "AgentInstance",
-        "AgentSessionsError",
+        "SessionfulError",
         "AgentTemplate",
         "CapacityExceeded",
         "ChatMessage",
@@ -71,7 +71,7 @@ CONTRACT = [
     "LifecyclePolicy",
     "SessionKey",
     "SessionManager",
-    "AgentSessionsError",
+    "SessionfulError",
     "InvalidSessionKey",
     "UnknownAgent",
     "UnknownFramework",
@@ -81,28 +81,28 @@ CONTRACT = [
 
 def _public_objects() -> list[tuple[str, object]]:
     return [
-        (name, getattr(agent_sessions, name))
-        for name in agent_sessions.__all__
-        if inspect.isclass(getattr(agent_sessions, name))
-        or inspect.isfunction(getattr(agent_sessions, name))
+        (name, getattr(sessionful, name))
+        for name in sessionful.__all__
+        if inspect.isclass(getattr(sessionful, name))
+        or inspect.isfunction(getattr(sessionful, name))
     ]
 
 
 def test_all_is_pinned() -> None:
-    assert sorted(agent_sessions.__all__) == EXPORTED
-    assert len(set(agent_sessions.__all__)) == len(agent_sessions.__all__)
+    assert sorted(sessionful.__all__) == EXPORTED
+    assert len(set(sessionful.__all__)) == len(sessionful.__all__)
 
 
 def test_the_seed_contract_is_exported() -> None:
-    assert set(CONTRACT) <= set(agent_sessions.__all__)
+    assert set(CONTRACT) <= set(sessionful.__all__)
 
 
 def test_every_name_imports() -> None:
     namespace: dict[str, object] = {}
-    exec("from agent_sessions import *", namespace)
+    exec("from sessionful import *", namespace)
     for name in EXPORTED:
         assert name in namespace, name
-        assert namespace[name] is getattr(agent_sessions, name)
+        assert namespace[name] is getattr(sessionful, name)
 
 
 @pytest.mark.parametrize(("name", "obj"), _public_objects(), ids=lambda v: str(v)[:40])
@@ -133,14 +133,14 @@ def _doc(member: object) -> str | None:
 
 
 def test_hookimpl_is_the_projects_marker() -> None:
-    assert agent_sessions.hookimpl.project_name == "agent_sessions"
+    assert sessionful.hookimpl.project_name == "sessionful"
 
 
 def test_version_matches_the_distribution() -> None:
-    assert agent_sessions.__version__ == version("agent-sessions")
+    assert sessionful.__version__ == version("sessionful")
 
 
-@pytest.mark.parametrize("package", ["agent_sessions", "agent_sessions_stub"])
+@pytest.mark.parametrize("package", ["sessionful", "sessionful_stub"])
 def test_distributions_ship_py_typed(package: str) -> None:
     assert files(package).joinpath("py.typed").is_file()
 
@@ -161,25 +161,25 @@ def test_distributions_ship_py_typed(package: str) -> None:
     ],
 )
 def test_submodule_all_names_exist(module: str) -> None:
-    mod = importlib.import_module(f"agent_sessions.{module}")
+    mod = importlib.import_module(f"sessionful.{module}")
     for name in mod.__all__:
-        assert hasattr(mod, name), f"agent_sessions.{module}.__all__ lists missing {name}"
+        assert hasattr(mod, name), f"sessionful.{module}.__all__ lists missing {name}"
 
 
 # -- the error tree -----------------------------------------------------------------------------
 
-E = agent_sessions
+E = sessionful
 
 
 @pytest.mark.parametrize(
     ("error", "parents"),
     [
-        (E.ConfigurationError, (E.AgentSessionsError, ValueError)),
+        (E.ConfigurationError, (E.SessionfulError, ValueError)),
         (E.InvalidSessionKey, (E.ConfigurationError,)),
         (E.UnknownFramework, (E.ConfigurationError, LookupError)),
         (E.UnknownStrategy, (E.ConfigurationError, LookupError)),
         (E.UnknownAgent, (E.ConfigurationError, LookupError)),
-        (E.SessionError, (E.AgentSessionsError, RuntimeError)),
+        (E.SessionError, (E.SessionfulError, RuntimeError)),
         (E.SessionBusy, (E.SessionError,)),
         (E.CapacityExceeded, (E.SessionError,)),
         (E.AgentCreationFailed, (E.SessionError,)),
@@ -198,7 +198,7 @@ def test_every_exported_error_is_rooted() -> None:
         if inspect.isclass(obj) and issubclass(obj, BaseException)
     ]
     assert len(errors) >= 10
-    assert all(issubclass(e, E.AgentSessionsError) for e in errors)
+    assert all(issubclass(e, E.SessionfulError) for e in errors)
 
 
 def test_errors_carry_context() -> None:

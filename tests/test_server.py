@@ -1,5 +1,5 @@
 """The HTTP service against a real server: uvicorn in a subprocess on a loopback port, configured
-by a temporary ``agent-sessions.toml`` (``persisted`` on SQLite, the LangGraph
+by a temporary ``sessionful.toml`` (``persisted`` on SQLite, the LangGraph
 ``customer-service-bot`` and the stub ``echo`` agent, two principals), and a real httpx client.
 
 Three servers: ``main`` for the endpoints, auth, isolation, validation and size limits;
@@ -27,7 +27,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent_sessions import hookimpl
+from sessionful import hookimpl
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -41,7 +41,7 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-servers = _load("_agent_sessions_server", Path(__file__).with_name("_server.py"))
+servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ROOT = servers.ROOT
 ALICE, BOB, BOT, ECHO = servers.ALICE, servers.BOB, servers.BOT, servers.ECHO
 auth = servers.auth
@@ -58,7 +58,7 @@ def hello(text: str = "Hello") -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def main(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("main")
-    config = folder / "agent-sessions.toml"
+    config = folder / "sessionful.toml"
     config.write_text(
         servers.config_text(
             folder / "sessions.db",
@@ -414,9 +414,9 @@ def test_the_key_is_checked_before_the_request(main: Any) -> None:
 
 
 def test_an_unknown_agent_is_404(alice: httpx.Client) -> None:
-    assert_error(alice.post("/v1/agents/no-such-agent/sessions"), 404, "agent_not_found")
+    assert_error(alice.post("/v1/agents/no-such-bot/sessions"), 404, "agent_not_found")
     assert_error(alice.post(turns("no-such-agent", "s-1"), json=hello()), 404, "agent_not_found")
-    assert_error(alice.get("/v1/agents/no-such-agent/sessions/s-1"), 404, "agent_not_found")
+    assert_error(alice.get("/v1/agents/no-such-bot/sessions/s-1"), 404, "agent_not_found")
 
 
 def test_an_unknown_route_is_a_json_404(alice: httpx.Client) -> None:
@@ -430,7 +430,7 @@ def test_an_unknown_route_is_a_json_404(alice: httpx.Client) -> None:
         f"/v1/agents/{ECHO}/sessions/{'x' * 257}",  # too long
         f"/v1/agents/{ECHO}/sessions/bad%01id",  # a control character
         f"/v1/agents/{ECHO}/sessions/bad%C2%85id",  # a C1 control character
-        "/v1/agents/bad%00agent/sessions/s-1",
+        "/v1/agents/bad%00bot/sessions/s-1",
     ],
 )
 def test_invalid_ids_are_422(alice: httpx.Client, path: str) -> None:
@@ -595,33 +595,33 @@ def test_metrics_count_what_happened(main: Any, alice: httpx.Client) -> None:
         key = (name, tuple(sorted(labels.items())))
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    assert delta("agent_sessions_sessions_created_total", agent_id=ECHO) == 2
-    assert delta("agent_sessions_sessions_reused_total", agent_id=ECHO) == 4
-    assert delta("agent_sessions_sessions_ended_total", agent_id=ECHO) == 1
-    assert delta("agent_sessions_active_sessions", agent_id=ECHO) == 1
+    assert delta("sessionful_sessions_created_total", agent_id=ECHO) == 2
+    assert delta("sessionful_sessions_reused_total", agent_id=ECHO) == 4
+    assert delta("sessionful_sessions_ended_total", agent_id=ECHO) == 1
+    assert delta("sessionful_active_sessions", agent_id=ECHO) == 1
     histogram = {"agent_id": ECHO, "instance_event": "reused"}
-    assert delta("agent_sessions_turn_duration_seconds_count", **histogram) == 4
-    assert delta("agent_sessions_turn_duration_seconds_sum", **histogram) > 0
-    assert delta("agent_sessions_turn_duration_seconds_bucket", le="+Inf", **histogram) == 4
+    assert delta("sessionful_turn_duration_seconds_count", **histogram) == 4
+    assert delta("sessionful_turn_duration_seconds_sum", **histogram) > 0
+    assert delta("sessionful_turn_duration_seconds_bucket", le="+Inf", **histogram) == 4
     route = "/v1/agents/{agent_id}/sessions/{session_id}/messages"
-    requests = "agent_sessions_http_requests_total"
+    requests = "sessionful_http_requests_total"
     assert delta(requests, method="POST", route=route, status="200") == 3
     assert delta(requests, method="POST", route="/v1/agents/{agent_id}/sessions", status="201") == 2
     # Every metric the docs name is exported.
     names = {name for name, _ in after}
     for name in (
-        "agent_sessions_active_sessions",
-        "agent_sessions_sessions_created_total",
-        "agent_sessions_sessions_reused_total",
-        "agent_sessions_sessions_ended_total",
-        "agent_sessions_turn_duration_seconds_bucket",
-        "agent_sessions_http_requests_total",
+        "sessionful_active_sessions",
+        "sessionful_sessions_created_total",
+        "sessionful_sessions_reused_total",
+        "sessionful_sessions_ended_total",
+        "sessionful_turn_duration_seconds_bucket",
+        "sessionful_http_requests_total",
     ):
         assert name in names
     families = {f.name for f in text_string_to_metric_families(anonymous_text(main))}
     assert {
-        "agent_sessions_sessions_restored",
-        "agent_sessions_sessions_evicted",
+        "sessionful_sessions_restored",
+        "sessionful_sessions_evicted",
     } <= families
 
 
@@ -639,7 +639,7 @@ SLOW = 1.0
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("tight")
-    config = folder / "agent-sessions.toml"
+    config = folder / "sessionful.toml"
     config.write_text(
         servers.config_text(
             folder / "sessions.db",
@@ -698,7 +698,7 @@ def test_sessions_past_the_limit_are_429(tight: Any) -> None:
 
 
 def test_sigterm_lets_the_turn_in_flight_finish(tmp_path: Path) -> None:
-    config = tmp_path / "agent-sessions.toml"
+    config = tmp_path / "sessionful.toml"
     config.write_text(
         servers.config_text(tmp_path / "sessions.db", langgraph=False, stub={"invoke_latency": 1.5})
     )
@@ -809,7 +809,7 @@ class _Dribbler:
         raise NotImplementedError
 
     async def astream(self, messages: Any) -> Any:
-        from agent_sessions import ChatMessage
+        from sessionful import ChatMessage
 
         yield ChatMessage.assistant("first ", metadata={"index": 0})
         if self.mode == "fail":
@@ -844,8 +844,8 @@ class _DribblePlugin:
 
 
 def _in_process(**overrides: Any) -> Any:
-    from agent_sessions.config import Settings
-    from agent_sessions.server import create_app
+    from sessionful.config import Settings
+    from sessionful.server import create_app
 
     options: dict[str, Any] = {
         "strategy": "per_session",
@@ -900,7 +900,7 @@ async def test_a_stream_that_fails_midway_ends_with_an_error_event(agent: str, c
 
 
 def test_the_shared_strategy_is_refused() -> None:
-    from agent_sessions import ConfigurationError
+    from sessionful import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="per_session"):
         _in_process(strategy="shared")

@@ -8,7 +8,7 @@ another principal's), with a key drawn from: alice's, bob's, alice's as ``X-API-
 one, none. Every answer must be below 500, every error must have the JSON error shape, and a
 principal must never get a 2xx for another principal's session.
 
-Bounded: 1,500 requests or 30 s in ``make test``; ``AGENT_SESSIONS_SOAK=1``
+Bounded: 1,500 requests or 30 s in ``make test``; ``SESSIONFUL_SOAK=1``
 (``make soak``) runs 5,000 requests or 10 minutes.
 """
 
@@ -43,10 +43,10 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-servers = _load("_agent_sessions_server", Path(__file__).with_name("_server.py"))
+servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ALICE, BOB, BOT, ECHO = servers.ALICE, servers.BOB, servers.BOT, servers.ECHO
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 MAX_EXAMPLES = 5_000 if SOAK else 1_500
 TIME_CAP = 600.0 if SOAK else 30.0
 """Seconds of fuzzing; requests drawn after this are not sent (Hypothesis has no time limit)."""
@@ -57,7 +57,7 @@ WRONG_KEY = "not-a-key-0123456789abcdef"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("fuzz")
-    config = folder / "agent-sessions.toml"
+    config = folder / "sessionful.toml"
     config.write_text(
         servers.config_text(
             folder / "sessions.db",
@@ -93,7 +93,7 @@ def _headers(choice: str) -> dict[str, str]:
     return {}
 
 
-@pytest.mark.slow  # also in make soak, with AGENT_SESSIONS_SOAK=1 sizes
+@pytest.mark.slow  # also in make soak, with SESSIONFUL_SOAK=1 sizes
 def test_no_input_produces_a_server_error(
     server: Any, sessions: dict[str, list[tuple[str, str]]]
 ) -> None:

@@ -9,7 +9,7 @@ that was in flight when the process died (committed, not yet answered). The next
 session is ``restored`` and its stub reply counts on from the history: the instance was rebuilt
 from the store, not started afresh.
 
-Three kills in ``make test``; ``AGENT_SESSIONS_SOAK=1`` (``make soak``) does 25.
+Three kills in ``make test``; ``SESSIONFUL_SOAK=1`` (``make soak``) does 25.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def _load(name: str, path: Path) -> ModuleType:
     return sys.modules[name]
 
 
-servers = _load("_agent_sessions_server", Path(__file__).with_name("_server.py"))
+servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ALICE, ECHO = servers.ALICE, servers.ECHO
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 KILLS = 25 if SOAK else 3
 SESSIONS = 4
 SEED = 20_261_125
@@ -139,10 +139,10 @@ def _continue(server: Any, talks: list[Conversation]) -> None:
             talk.acknowledged.append(text)
 
 
-@pytest.mark.slow  # also in make soak, with AGENT_SESSIONS_SOAK=1 sizes
+@pytest.mark.slow  # also in make soak, with SESSIONFUL_SOAK=1 sizes
 def test_kill_9_loses_no_acknowledged_turn(tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    config = tmp_path / "agent-sessions.toml"
+    config = tmp_path / "sessionful.toml"
     config.write_text(
         servers.config_text(
             tmp_path / "sessions.db", langgraph=False, stub={"invoke_latency": 0.002}

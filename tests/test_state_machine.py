@@ -16,7 +16,7 @@ stats, the counters, ``len(list_agents()) <= max_active`` (also at every adapter
 ``created - destroyed == active``, and that no instance was used after ``destroy_agent``, ran two
 turns at once, or was destroyed twice. A step that deadlocks fails instead of hanging.
 
-``AGENT_SESSIONS_SOAK=1`` (``make soak``) runs 2,000 examples of 60 steps per strategy.
+``SESSIONFUL_SOAK=1`` (``make soak``) runs 2,000 examples of 60 steps per strategy.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from agent_sessions import (
+from sessionful import (
     AgentCreateRequest,
     AgentCreationFailed,
     AgentDefinition,
@@ -54,8 +54,8 @@ from agent_sessions import (
     SessionStats,
     hookimpl,
 )
-from agent_sessions._plugins import LOAD_PLUGINS_ENV
-from agent_sessions_stub import (
+from sessionful._plugins import LOAD_PLUGINS_ENV
+from sessionful_stub import (
     FAIL_MARKER,
     StubAgent,
     StubFactory,
@@ -65,7 +65,7 @@ from agent_sessions_stub import (
     StubSettings,
 )
 
-SOAK = os.environ.get("AGENT_SESSIONS_SOAK") == "1"
+SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 
 AGENTS = ("a1", "a2", "a3", "a4")
 SESSIONS = (None, "s1", "s2")

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_sessions import (
+from sessionful import (
     ChatMessage,
     ConfigurationError,
     CorruptSessionData,
@@ -36,8 +36,8 @@ from agent_sessions import (
     SessionKey,
     StoreUnavailable,
 )
-from agent_sessions._plugins import Plugins
-from agent_sessions.stores import (
+from sessionful._plugins import Plugins
+from sessionful.stores import (
     SCHEMA_VERSION,
     Lease,
     MemoryStore,
@@ -63,8 +63,8 @@ class Raw:
     def __init__(self, kind: str, target: Any) -> None:
         self.kind = kind
         self.target = target  # a MemoryStore, a SQLite path or a Postgres URL
-        self.sessions = "agent_sessions" if kind == "postgres" else "sessions"
-        self.messages = "agent_sessions_messages" if kind == "postgres" else "messages"
+        self.sessions = "sessionful" if kind == "postgres" else "sessions"
+        self.messages = "sessionful_messages" if kind == "postgres" else "messages"
 
     def execute(self, statement: str, params: tuple[Any, ...] = ()) -> None:
         if self.kind == "sqlite":
@@ -786,14 +786,14 @@ async def test_a_newer_schema_is_refused_with_a_clear_error(
 ) -> None:
     async with opened(make_store) as store:
         await claim(store, key(), "A")
-    raw.execute("INSERT INTO agent_sessions_schema (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+    raw.execute("INSERT INTO sessionful_schema (version) VALUES (?)", (SCHEMA_VERSION + 1,))
     for _ in range(2):  # a failed open leaves nothing half-open behind
         store = make_store()
         with pytest.raises(SchemaTooNew) as info:
             await store.open()
         assert (info.value.found, info.value.supported) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
         assert f"schema version {SCHEMA_VERSION + 1}" in str(info.value)
-        assert "Upgrade agent-sessions" in str(info.value)
+        assert "Upgrade sessionful" in str(info.value)
         await store.aclose()
 
 
@@ -815,12 +815,12 @@ async def test_opening_twice_and_concurrently_is_idempotent(
         assert len(await again.history(key())) == 2
     if kind == "sqlite":
         with closing(sqlite3.connect(target)) as conn:
-            versions = conn.execute("SELECT version FROM agent_sessions_schema").fetchall()
+            versions = conn.execute("SELECT version FROM sessionful_schema").fetchall()
     else:
         import psycopg
 
         with psycopg.connect(target) as conn:
-            versions = conn.execute("SELECT version FROM agent_sessions_schema").fetchall()
+            versions = conn.execute("SELECT version FROM sessionful_schema").fetchall()
     assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
 
 
@@ -863,10 +863,10 @@ def test_postgres_is_registered_under_both_schemes() -> None:
     assert stores["sqlite"] is SQLiteStore and stores["memory"] is MemoryStore
 
 
-def test_importing_agent_sessions_does_not_import_psycopg() -> None:
+def test_importing_sessionful_does_not_import_psycopg() -> None:
     code = (
-        "import sys, agent_sessions, agent_sessions.stores\n"
-        "from agent_sessions._plugins import Plugins\n"
+        "import sys, sessionful, sessionful.stores\n"
+        "from sessionful._plugins import Plugins\n"
         "assert 'postgresql' in Plugins(load_entry_points=False).get_stores()\n"
         "assert not [m for m in sys.modules if m.startswith('psycopg')], sys.modules.keys()\n"
     )
@@ -877,7 +877,7 @@ def test_without_psycopg_building_the_store_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    with pytest.raises(ImportError, match=r"pip install 'agent-sessions\[postgres\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'sessionful\[postgres\]'"):
         PostgresStore.from_url("postgresql://localhost/db")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent_sessions import (
+from sessionful import (
     AgentDefinition,
     ChatMessage,
     ConfigurationError,
@@ -20,14 +20,14 @@ from agent_sessions import (
     UnknownTemplate,
     hookimpl,
 )
-from agent_sessions_langgraph import (
+from sessionful_langgraph import (
     LangGraphAgent,
     LangGraphFactory,
     build_chat,
     strict_serializer,
     template,
 )
-from agent_sessions_langgraph.templates import BuildContext
+from sessionful_langgraph.templates import BuildContext
 
 BOT = "customer-service-bot"
 
@@ -146,7 +146,7 @@ async def test_a_real_model_without_langchain_names_the_extra() -> None:
     )
     with pytest.raises(Exception) as caught:
         await manager.execute(say("s", "hello"))
-    assert "agent-sessions-langgraph[models]" in str(caught.value.__cause__ or caught.value)
+    assert "sessionful-langgraph[models]" in str(caught.value.__cause__ or caught.value)
 
 
 async def test_bad_model_spec_is_a_configuration_error() -> None:
@@ -187,7 +187,7 @@ async def test_default_mode_writes_no_checkpoints_and_holds_only_the_latest_stat
 
 
 def test_the_memory_checkpointer_uses_the_strict_serializer() -> None:
-    from agent_sessions_langgraph import LangGraphFramework
+    from sessionful_langgraph import LangGraphFramework
 
     factory = LangGraphFramework().create_agent_factory({"checkpointer": "memory"})
     serde = factory.checkpointer.serde  # type: ignore[union-attr]
@@ -258,14 +258,14 @@ def test_neither_the_core_nor_another_framework_s_manager_imports_langgraph() ->
     import sys
 
     code = (
-        "import sys, agent_sessions\n"
+        "import sys, sessionful\n"
         "def heavy(): return [m for m in sys.modules if m.split('.')[0] in "
         "('langgraph', 'langchain_core')]\n"
         "assert not heavy(), heavy()\n"
-        "manager = agent_sessions.SessionManager(framework='stub')\n"
+        "manager = sessionful.SessionManager(framework='stub')\n"
         "assert 'langgraph' in manager.plugins.get_frameworks()\n"
         "assert not heavy(), heavy()\n"
-        "agent_sessions.SessionManager(framework='langgraph')\n"
+        "sessionful.SessionManager(framework='langgraph')\n"
         "assert heavy()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import AgentDefinition, ChatMessage
-from agent_sessions.testing import AdapterTests
-from agent_sessions_langgraph import LangGraphFramework
+from sessionful import AgentDefinition, ChatMessage
+from sessionful.testing import AdapterTests
+from sessionful_langgraph import LangGraphFramework
 
 
 class TestLangGraphAdapter(AdapterTests):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_sessions import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
+from sessionful import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
 
 BOT = "customer-service-bot"
 

@@ -1,13 +1,13 @@
-"""The stub adapter passes the conformance suite (see ``agent_sessions.testing``)."""
+"""The stub adapter passes the conformance suite (see ``sessionful.testing``)."""
 
 import re
 from collections.abc import Sequence
 
 import pytest
 
-from agent_sessions import AgentDefinition, ChatMessage
-from agent_sessions.testing import AdapterTests
-from agent_sessions_stub import StubFramework
+from sessionful import AgentDefinition, ChatMessage
+from sessionful.testing import AdapterTests
+from sessionful_stub import StubFramework
 
 
 class TestStubAdapter(AdapterTests):

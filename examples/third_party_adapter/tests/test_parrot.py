@@ -1,8 +1,8 @@
 import pytest
-from agent_sessions import AgentDefinition
-from agent_sessions.testing import AdapterTests
+from sessionful import AgentDefinition
+from sessionful.testing import AdapterTests
 
-from agent_sessions_parrot import ParrotFramework
+from sessionful_parrot import ParrotFramework
 
 
 class TestParrotAdapter(AdapterTests):

@@ -1,0 +1,108 @@
+"""sessionful: one agent instance per conversation session, reused across turns.
+
+The public API. Everything a user, a plugin author or an adapter needs is importable from here;
+submodules starting with ``_`` are private.
+"""
+
+from sessionful.errors import (
+    AgentCreationFailed,
+    CapacityExceeded,
+    ConfigurationError,
+    CorruptSessionData,
+    InvalidSessionKey,
+    LeaseLost,
+    SchemaTooNew,
+    SessionBusy,
+    SessionError,
+    SessionfulError,
+    StoreError,
+    StoreUnavailable,
+    UnknownAgent,
+    UnknownFramework,
+    UnknownStore,
+    UnknownStrategy,
+    UnknownTemplate,
+)
+from sessionful.factory import (
+    AgentFactory,
+    AgentInstance,
+    Framework,
+    Persistence,
+    SupportsSnapshot,
+    SupportsStream,
+)
+from sessionful.hookspecs import hookimpl
+from sessionful.keys import MAX_ID_LENGTH, SessionKey
+from sessionful.lifecycle import CleanupReport, LifecyclePolicy
+from sessionful.manager import EndReport, OverlapPolicy, SessionManager
+from sessionful.models import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ChatMessage,
+    ExecuteAgentCommand,
+    ExecutionResult,
+    InstanceEvent,
+    ManagerStats,
+    Role,
+    SessionStats,
+)
+from sessionful.stores import SessionStore
+from sessionful.strategies import (
+    PerSessionStrategy,
+    PersistedStrategy,
+    SessionStrategy,
+    SharedStrategy,
+)
+from sessionful.templates import AgentTemplate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentCreateRequest",
+    "AgentCreationFailed",
+    "AgentDefinition",
+    "AgentFactory",
+    "AgentInstance",
+    "SessionfulError",
+    "AgentTemplate",
+    "CapacityExceeded",
+    "ChatMessage",
+    "CleanupReport",
+    "ConfigurationError",
+    "CorruptSessionData",
+    "EndReport",
+    "ExecuteAgentCommand",
+    "ExecutionResult",
+    "Framework",
+    "InstanceEvent",
+    "InvalidSessionKey",
+    "LeaseLost",
+    "LifecyclePolicy",
+    "MAX_ID_LENGTH",
+    "ManagerStats",
+    "OverlapPolicy",
+    "PerSessionStrategy",
+    "PersistedStrategy",
+    "Persistence",
+    "Role",
+    "SchemaTooNew",
+    "SessionBusy",
+    "SessionError",
+    "SessionKey",
+    "SessionManager",
+    "SessionStats",
+    "SessionStore",
+    "SessionStrategy",
+    "SharedStrategy",
+    "StoreError",
+    "StoreUnavailable",
+    "SupportsSnapshot",
+    "SupportsStream",
+    "UnknownAgent",
+    "UnknownFramework",
+    "UnknownStore",
+    "UnknownStrategy",
+    "UnknownTemplate",
+    "__version__",
+    "hookimpl",
+]

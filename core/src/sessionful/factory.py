@@ -1,0 +1,126 @@
+"""The adapter boundary: what a framework plugin implements. Kept small on purpose.
+
+A plugin registers a :class:`Framework`; the manager asks it once for an :class:`AgentFactory`;
+the factory builds and destroys :class:`AgentInstance` objects, one per session key. The manager
+owns the registry of live instances, so adapters never keep their own ``active_agents``.
+
+Optional abilities are plain methods an instance may have, described by runtime-checkable
+protocols: :class:`SupportsStream` (``astream``; without it ``SessionManager.stream`` yields each
+whole message once) and :class:`SupportsSnapshot` (``snapshot`` / ``restore``, required when
+``persistence="snapshot"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from sessionful.keys import SessionKey
+from sessionful.models import AgentCreateRequest, ChatMessage
+
+__all__ = [
+    "AgentFactory",
+    "AgentInstance",
+    "Framework",
+    "Persistence",
+    "SupportsSnapshot",
+    "SupportsStream",
+]
+
+Persistence = Literal["native", "snapshot"]
+"""How a framework's session state survives its instance: its own store, or the core's."""
+
+
+@runtime_checkable
+class AgentInstance(Protocol):
+    """One live agent, bound to one session key.
+
+    The manager never runs two turns on one instance at once, and never calls it after
+    ``destroy_agent``.
+    """
+
+    key: SessionKey
+
+    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """Run one turn on the new ``messages``; return only the messages the agent produced."""
+        ...
+
+
+@runtime_checkable
+class SupportsStream(Protocol):
+    """An instance that can stream a turn."""
+
+    def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
+        """Yield the turn's output in chunks as it is produced.
+
+        A chunk is a ``ChatMessage`` holding a piece of one output message; ``metadata["index"]``
+        (default 0) says which message of the turn it belongs to, and the pieces of a message
+        concatenate to its content. If the consumer stops early, the instance must be left as if
+        the turn had not happened.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsSnapshot(Protocol):
+    """An instance whose state the core can persist (``Framework.persistence == "snapshot"``)."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The instance's conversation state as a JSON-able dict."""
+        ...
+
+    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+        """Rebuild a freshly created instance: from ``snapshot`` (the latest one stored, or
+        ``None`` if none was), then the ``messages`` of the turns logged after it, in order.
+
+        With ``Framework.snapshot_every == 1`` the snapshot covers every acknowledged turn and
+        ``messages`` is empty; with ``0`` the instance must rebuild itself from the messages.
+        """
+        ...
+
+
+@runtime_checkable
+class AgentFactory(Protocol):
+    """Builds and destroys instances. Adapters may subclass it to inherit the default methods."""
+
+    async def create_agent(self, request: AgentCreateRequest) -> AgentInstance:
+        """Build the instance for ``request.key``. Called once per key at a time."""
+        ...
+
+    async def destroy_agent(self, instance: AgentInstance) -> None:
+        """Release what ``instance`` holds (connections, threads, checkpoints of ended sessions).
+
+        The default does nothing. Errors are logged by the manager and do not stop a sweep.
+        """
+        return None
+
+
+class Framework:
+    """What a plugin registers: a name, capabilities, and a way to make an :class:`AgentFactory`.
+
+    Subclass it and set the class attributes; the manager reads them, it does not probe.
+    """
+
+    name: ClassVar[str]
+    """The name users pass as ``SessionManager(framework=...)``."""
+    native_sessions: ClassVar[bool] = False
+    """True when the framework keeps per-session context itself (e.g. a checkpointer thread)."""
+    persistence: ClassVar[Persistence | None] = None
+    """``"native"``: the framework persists its own state; ``"snapshot"``: its instances
+    implement :class:`SupportsSnapshot` and the core stores the snapshot; ``None``: in memory."""
+    snapshot_every: ClassVar[int] = 1
+    """With ``persistence == "snapshot"``: store a snapshot every this many turns (``1``: with
+    every turn, in the same write; ``0``: only when the instance is unloaded; the turns after
+    the snapshot are replayed from the message log by ``restore``). An instance may carry its
+    own ``snapshot_every`` attribute, which then wins (say, when only some graphs replay)."""
+    uses_templates: ClassVar[bool] = False
+    """True when agents name registered templates: the manager checks ``template_id`` and
+    ``template_version`` at ``register_agent`` and passes the template in the request."""
+
+    def create_agent_factory(self, settings: Mapping[str, Any]) -> AgentFactory:
+        """Make the factory the manager will use; ``settings`` are the manager's
+        ``framework_settings``, passed through untouched."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Framework {getattr(self, 'name', '?')!r}>"

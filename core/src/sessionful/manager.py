@@ -1,0 +1,764 @@
+"""SessionManager: one agent instance per session, reused across turns, with a lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sessionful._plugins import Plugins
+from sessionful._registry import Entry, Registry
+from sessionful.errors import (
+    AgentCreationFailed,
+    CapacityExceeded,
+    ConfigurationError,
+    CorruptSessionData,
+    LeaseLost,
+    SessionfulError,
+    UnknownAgent,
+    UnknownFramework,
+    UnknownStore,
+    UnknownStrategy,
+    UnknownTemplate,
+)
+from sessionful.factory import (
+    AgentFactory,
+    AgentInstance,
+    Framework,
+    SupportsSnapshot,
+    SupportsStream,
+)
+from sessionful.keys import SessionKey
+from sessionful.lifecycle import CleanupReport, LifecyclePolicy
+from sessionful.models import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ChatMessage,
+    ExecuteAgentCommand,
+    ExecutionResult,
+    InstanceEvent,
+    ManagerStats,
+    SessionStats,
+    built,
+)
+from sessionful.stores import DEFAULT_STORE_URL
+from sessionful.stores.base import LoadedSession, SessionRecord, SessionStore, TurnWrite
+from sessionful.strategies import SessionStrategy
+
+__all__ = ["EndReport", "OverlapPolicy", "SessionManager"]
+
+logger = logging.getLogger("sessionful")
+
+OverlapPolicy = Literal["enqueue", "reject"]
+"""What a turn does when its session is mid-turn: wait its turn (FIFO), or raise ``SessionBusy``."""
+
+_E = Entry[AgentInstance]
+
+
+class EndReport(BaseModel):
+    """What ``end_session`` did. True when anything was ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: SessionKey
+    unloaded: bool
+    """A live instance was destroyed."""
+    deleted: dict[str, int] = Field(default_factory=dict)
+    """Persisted items deleted, by kind (empty without a store)."""
+
+    def __bool__(self) -> bool:
+        return self.unloaded or any(self.deleted.values())
+
+
+class SessionManager:
+    """Runs turns on per-session agent instances and manages their lifecycle.
+
+    One manager serves one framework. Use it as ``async with manager:`` to run the background
+    sweeper and to destroy every instance on exit; without it, call ``cleanup_inactive()`` and
+    ``aclose()`` yourself.
+
+    Args:
+        framework: a registered framework's name, or a :class:`~sessionful.Framework`.
+        strategy: ``"shared"``, ``"per_session"``, a plugin's strategy name, or a strategy object.
+        lifecycle: when instances are unloaded; defaults to :class:`LifecyclePolicy()`.
+        clock: zero-argument callable returning seconds; all stats timestamps come from it.
+        framework_settings: passed to ``Framework.create_agent_factory``.
+        overlap: ``"enqueue"`` (default) queues a session's turns; ``"reject"`` raises
+            :class:`~sessionful.SessionBusy` when one is in flight.
+        plugins: extra plugin objects (lifecycle hook observers, frameworks, strategies).
+        agents: agent definitions to register at once.
+
+    Raises:
+        UnknownFramework, UnknownStrategy: the name is not registered; the error lists those that
+            are.
+        ConfigurationError: any other bad argument.
+    """
+
+    def __init__(
+        self,
+        framework: str | Framework,
+        strategy: str | SessionStrategy = "per_session",
+        lifecycle: LifecyclePolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        framework_settings: Mapping[str, Any] | None = None,
+        overlap: OverlapPolicy = "enqueue",
+        plugins: Iterable[object] = (),
+        agents: Iterable[AgentDefinition] = (),
+        store: str | SessionStore | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        if overlap not in ("enqueue", "reject"):
+            raise ConfigurationError(f"overlap must be 'enqueue' or 'reject', not {overlap!r}")
+        if not callable(clock):
+            raise ConfigurationError(f"clock must be a zero-argument callable, not {clock!r}")
+        if lifecycle is not None and not isinstance(lifecycle, LifecyclePolicy):
+            raise ConfigurationError(f"lifecycle must be a LifecyclePolicy, not {lifecycle!r}")
+        self._plugins = Plugins(plugins)
+        self.framework: Framework = self._resolve_framework(framework)
+        self.strategy: SessionStrategy = self._resolve_strategy(strategy)
+        self.lifecycle: LifecyclePolicy = lifecycle or LifecyclePolicy()
+        self.overlap: OverlapPolicy = overlap
+        self._reject = overlap == "reject"
+        self._clock = clock
+        self._factory: AgentFactory = self.framework.create_agent_factory(
+            dict(framework_settings or {})
+        )
+        self._registry = Registry(self.lifecycle)
+        self.store: SessionStore | None = self._resolve_store(store)
+        self.node_id: str = node_id or _default_node_id()
+        """Who this manager is in store leases."""
+        self._store_open = False
+        self._agents: dict[str, AgentDefinition] = {}
+        self._templates = (
+            self._plugins.get_templates(self.framework.name)
+            if getattr(self.framework, "uses_templates", False)
+            else None
+        )
+        self._counts = dict.fromkeys(
+            ("created", "reused", "restored", "evicted", "expired", "ended", "failed"), 0
+        )
+        hooks = self._plugins.hooks
+        self._on_created = hooks["session_created"]
+        self._on_restored = hooks["session_restored"]
+        self._on_reused = hooks["session_reused"]
+        self._on_evicted = hooks["session_evicted"]
+        self._on_ended = hooks["session_ended"]
+        self._on_turn = hooks["turn_completed"]
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeping = False
+        for agent in agents:
+            self.register_agent(agent)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _resolve_framework(self, framework: str | Framework) -> Framework:
+        if isinstance(framework, str):
+            available = self._plugins.get_frameworks()
+            if framework not in available:
+                raise UnknownFramework(framework, available)
+            return available[framework]
+        if not callable(getattr(framework, "create_agent_factory", None)):
+            raise ConfigurationError(f"framework must be a name or a Framework, not {framework!r}")
+        return framework
+
+    def _resolve_strategy(self, strategy: str | SessionStrategy) -> SessionStrategy:
+        if isinstance(strategy, str):
+            available = self._plugins.get_strategies()
+            if strategy not in available:
+                raise UnknownStrategy(strategy, available)
+            found = available[strategy]
+        elif isinstance(strategy, SessionStrategy):
+            found = strategy
+        else:
+            raise ConfigurationError(f"strategy must be a name or a strategy, not {strategy!r}")
+        return found
+
+    def _resolve_store(self, store: str | SessionStore | None) -> SessionStore | None:
+        if not self.strategy.persistent:
+            if store is not None:
+                raise ConfigurationError(
+                    f"store= applies to the persisted strategy, not {self.strategy.name!r}"
+                )
+            return None
+        if self.framework.persistence is None:
+            raise ConfigurationError(
+                f"framework {self.framework.name!r} declares no persistence, so its sessions "
+                f"cannot be persisted; use strategy 'per_session'"
+            )
+        if isinstance(store, SessionStore):
+            return store
+        url = DEFAULT_STORE_URL if store is None else store
+        if not isinstance(url, str):
+            raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
+        scheme = url.split(":", 1)[0] if ":" in url else ""
+        available = self._plugins.get_stores()
+        if scheme not in available:
+            raise UnknownStore(scheme or url, available)
+        return available[scheme].from_url(url)
+
+    @property
+    def plugins(self) -> Plugins:
+        """This manager's plugins (frameworks, strategies, hook observers)."""
+        return self._plugins
+
+    def register_agent(self, agent: AgentDefinition) -> None:
+        """Add ``agent`` to the catalog, or replace its definition.
+
+        A replaced definition applies to sessions created from now on; live instances keep the
+        definition they were built from until they are unloaded.
+        """
+        if not isinstance(agent, AgentDefinition):
+            raise ConfigurationError(f"register_agent takes an AgentDefinition, not {agent!r}")
+        if self._templates is not None:
+            wanted = (agent.template_id, agent.template_version)
+            if wanted not in self._templates:
+                raise UnknownTemplate(
+                    f"{agent.template_id}@{agent.template_version}",
+                    (t.ref for t in self._templates.values()),
+                )
+        self._agents[agent.id] = agent
+
+    @property
+    def agents(self) -> Mapping[str, AgentDefinition]:
+        """The catalog, by agent id (read-only)."""
+        return MappingProxyType(self._agents)
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def execute(self, command: ExecuteAgentCommand) -> ExecutionResult:
+        """Run one turn on the session's instance, creating it on first use.
+
+        Raises:
+            UnknownAgent: the agent id is not registered.
+            InvalidSessionKey: an id cannot name a session.
+            SessionBusy: a turn is in flight and the overlap policy is ``reject``.
+            CapacityExceeded: ``max_active`` instances are all mid-turn.
+            AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
+            Whatever the instance's ``ainvoke`` raises; the instance stays live.
+        """
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent)
+        try:
+            started = self._clock()
+            try:
+                produced = list(await entry.instance.ainvoke(command.messages))
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            stats, duration = await self._complete(entry, started, command.messages, produced)
+        finally:
+            entry.leave()
+        if self._on_turn.active:
+            self._on_turn(
+                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
+            )
+        return built(
+            ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
+        )
+
+    async def stream(self, command: ExecuteAgentCommand) -> AsyncIterator[ChatMessage]:
+        """Run one turn like :meth:`execute`, yielding its output in chunks as they come.
+
+        Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
+        belongs to. The turn counts (stats, ``turn_completed``) only when the stream completes; a
+        stream that fails or is abandoned leaves the session usable. The session's turn gate is
+        held until the generator finishes, so close an abandoned one promptly:
+        ``async with contextlib.aclosing(manager.stream(cmd)) as chunks: ...``.
+        Instances without ``astream`` yield each whole message as one chunk.
+        """
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent)
+        pieces: dict[int, tuple[ChatMessage, list[str]]] = {}
+        try:
+            started = self._clock()
+            try:
+                async with aclosing(_chunks(entry.instance, command.messages)) as chunks:
+                    async for chunk in chunks:
+                        index = chunk.metadata.get("index", 0)
+                        if index in pieces:
+                            pieces[index][1].append(chunk.content)
+                        else:
+                            pieces[index] = (chunk, [chunk.content])
+                        yield chunk
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            produced = [
+                first.model_copy(update={"content": "".join(texts)})
+                for first, texts in (pieces[i] for i in sorted(pieces))
+            ]
+            stats, duration = await self._complete(entry, started, command.messages, produced)
+        finally:
+            entry.leave()
+        if self._on_turn.active:
+            self._on_turn(
+                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
+            )
+
+    async def _complete(
+        self,
+        entry: _E,
+        started: float,
+        received: Sequence[ChatMessage],
+        produced: list[ChatMessage],
+    ) -> tuple[SessionStats, float]:
+        """Acknowledge a completed turn: persist it (``persisted``), then count it; the entry
+        becomes the most recently used."""
+        finished = self._clock()
+        if entry.lease is not None:
+            await self._persist(entry, [*received, *produced], finished - started)
+        entry.record_turn(started, finished, len(received) + len(produced))
+        self._registry.index.touch(entry.key)
+        return entry.stats(), finished - started
+
+    async def _persist(self, entry: _E, messages: list[ChatMessage], duration: float) -> None:
+        """Append the turn to the store, fenced by the entry's lease. If the write fails for any
+        reason the instance is ahead of the store, so it is dropped (the next turn restores)."""
+        assert self.store is not None and entry.lease is not None
+        turn = entry.turns + 1
+        every = _snapshot_every(entry.instance, self.framework)
+        snapshot = None
+        if every and turn % every == 0 and isinstance(entry.instance, SupportsSnapshot):
+            snapshot = entry.instance.snapshot()
+        try:
+            await self.store.append_turn(
+                entry.lease, TurnWrite(turn, messages, time.time(), duration, snapshot)
+            )
+        except BaseException:
+            self._counts["failed"] += 1
+            if not entry.closed:
+                self._detach(entry.key, entry)
+                await self._destroy(entry, "lease-lost")
+            raise
+
+    def _target(
+        self, agent_id: str, session_id: str | None, namespace: str | None
+    ) -> tuple[AgentDefinition, SessionKey]:
+        """The registered agent and the strategy's key for a turn; raises ``UnknownAgent`` or
+        ``InvalidSessionKey`` before anything is created."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id, self._agents)
+        return agent, self.strategy.context_key(agent_id, session_id, namespace)
+
+    async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
+        """The live entry for ``key``, its turn gate held, and how it was found."""
+        while True:
+            entry = self._registry.index.get(key)
+            created = False
+            if entry is None:
+                entry, created = await self._registry.get_or_create(
+                    key, lambda: self._create(key, agent)
+                )
+            if not entry.try_enter():
+                await entry.enter(reject=self._reject)
+            if entry.closed:  # unloaded while we waited: start again with a fresh instance
+                entry.leave()
+                continue
+            if created:
+                return entry, "restored" if entry.restored else "created"
+            expired = self._expired(entry)
+            if expired is not None:  # past its policy but not yet swept: never reuse it
+                self._detach(key, entry)
+                entry.leave()
+                await self._destroy(entry, expired)
+                continue
+            if entry.lease is not None and not await self._still_ours(entry):
+                continue
+            self._counts["reused"] += 1
+            if self._on_reused.active:
+                self._on_reused(key=key, stats=entry.stats())
+            return entry, "reused"
+
+    def _expired(self, entry: _E) -> str | None:
+        """``"idle"`` or ``"lifetime"`` if ``entry`` is past the policy now, else ``None``."""
+        policy = self.lifecycle
+        if policy.idle_timeout is None and policy.max_lifetime is None:
+            return None
+        now = self._clock()
+        if policy.idle_timeout is not None and now - entry.last_activity >= policy.idle_timeout:
+            return "idle"
+        if policy.max_lifetime is not None and now - entry.created_at >= policy.max_lifetime:
+            return "lifetime"
+        return None
+
+    async def _still_ours(self, entry: _E) -> bool:
+        """Whether no other process has claimed ``entry``'s session (checked before a turn, so a
+        stale instance is reloaded instead of running a turn the store would refuse). If not,
+        the entry is dropped and its gate released."""
+        assert self.store is not None and entry.lease is not None
+        try:
+            await self.store.check(entry.lease)
+        except LeaseLost:
+            logger.info("session %s was claimed elsewhere; reloading it", entry.key)
+            self._detach(entry.key, entry)
+            entry.leave()
+            await self._destroy(entry, "lease-lost")
+            return False
+        except BaseException:
+            entry.leave()
+            raise
+        return True
+
+    async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
+        await self._make_room(key)
+        lease = loaded = None
+        if self.store is not None:
+            await self._open_store()
+            lease, loaded = await self.store.claim(
+                key, self.node_id, agent.template_id, agent.template_version, time.time()
+            )
+            if loaded is not None:
+                agent = self._as_created(agent, loaded.record)
+        template = None
+        if self._templates is not None:
+            template = self._templates[(agent.template_id, agent.template_version)]
+        request = AgentCreateRequest.for_session(agent, key, template)
+        logger.info("creating session agent %s", key)
+        try:
+            instance = await self._factory.create_agent(request)
+        except SessionfulError:
+            self._counts["failed"] += 1
+            raise
+        except Exception as exc:
+            self._counts["failed"] += 1
+            raise AgentCreationFailed(key, exc) from exc
+        now = self._clock()
+        entry: _E = Entry(key, instance, now)
+        entry.lease = lease
+        if loaded is not None and loaded.record.turn_count:
+            await self._restore(entry, loaded, now)
+            self._counts["restored"] += 1
+            if self._on_restored.active:
+                self._on_restored(key=key, instance=instance, stats=entry.stats())
+            return entry
+        self._counts["created"] += 1
+        if self._on_created.active:
+            self._on_created(key=key, instance=instance, stats=entry.stats())
+        return entry
+
+    def _as_created(self, agent: AgentDefinition, record: SessionRecord) -> AgentDefinition:
+        """The definition a stored session was created with: it keeps its template version."""
+        stored = (record.template_id, record.template_version)
+        if stored == (agent.template_id, agent.template_version):
+            return agent
+        if self._templates is not None and stored not in self._templates:
+            logger.warning(
+                "session %s was created on template %s@%s, which is no longer registered; "
+                "restoring it on %s@%s",
+                record.key,
+                *stored,
+                agent.template_id,
+                agent.template_version,
+            )
+            return agent
+        return agent.model_copy(
+            update={"template_id": record.template_id, "template_version": record.template_version}
+        )
+
+    async def _restore(self, entry: _E, loaded: LoadedSession, now: float) -> None:
+        record = loaded.record
+        try:
+            if self.framework.persistence == "native":
+                pass  # the framework reloads its own state for this key
+            elif not isinstance(entry.instance, SupportsSnapshot):
+                raise TypeError("the instance has no snapshot()/restore()")
+            else:
+                entry.instance.restore(loaded.snapshot, loaded.messages)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self._factory.destroy_agent(entry.instance)
+            self._counts["failed"] += 1
+            raise CorruptSessionData(entry.key, f"restoring it failed: {exc!r}") from exc
+        entry.restored = True
+        entry.turns = record.turn_count
+        entry.messages = record.message_count
+        entry.rt_sum = record.response_time_sum
+        # The session's age, carried over from wall-clock time into the manager's clock.
+        entry.created_at = now - max(0.0, time.time() - record.created_at)
+
+    async def _make_room(self, key: SessionKey) -> None:
+        """Evict least-recently-used idle instances until this creation fits in max_active."""
+        limit = self.lifecycle.max_active
+        if limit is None:
+            return
+        index = self._registry.index
+        # This creation is already counted in `creating`, so it holds its own slot.
+        while len(index) + self._registry.creating > limit:
+            victim = index.lru_idle()
+            if victim is None:
+                raise CapacityExceeded(key, limit)
+            self._detach(*victim)
+            await self._destroy(victim[1], "capacity")
+
+    # -- unloading ----------------------------------------------------------------------------
+
+    def _detach(self, key: SessionKey, entry: _E) -> None:
+        """Take ``entry`` out of the registry at once, so no new turn can reach it."""
+        self._registry.index.discard(key)
+        entry.closed = True
+
+    async def _destroy(self, entry: _E, reason: str) -> str | None:
+        """Destroy a detached entry's instance; return the error text if the adapter raised."""
+        counter = "expired" if reason in ("idle", "lifetime") else "evicted"
+        if reason == "ended":
+            counter = "ended"
+        self._counts[counter] += 1
+        if reason not in ("ended", "lease-lost"):
+            await self._save_snapshot(entry)
+        error = None
+        try:
+            await self._factory.destroy_agent(entry.instance)
+        except Exception as exc:
+            error = repr(exc)
+            logger.warning("destroy_agent failed for %s (%s): %r", entry.key, reason, exc)
+        else:
+            logger.info("unloaded session agent %s (%s)", entry.key, reason)
+        if reason == "ended":
+            if self._on_ended.active:
+                self._on_ended(key=entry.key, stats=entry.stats())
+        elif self._on_evicted.active:
+            self._on_evicted(key=entry.key, reason=reason, stats=entry.stats())
+        return error
+
+    async def _save_snapshot(self, entry: _E) -> None:
+        """Compact a persisted session as it is unloaded, when turns are not each snapshotted:
+        a restore then replays only what comes after. Best effort: the log already has every
+        acknowledged turn, so a failure here loses nothing."""
+        if (
+            self.store is None
+            or entry.lease is None
+            or not entry.turns
+            or _snapshot_every(entry.instance, self.framework) == 1
+            or not isinstance(entry.instance, SupportsSnapshot)
+        ):
+            return
+        try:
+            await self.store.save_snapshot(entry.lease, entry.turns, entry.instance.snapshot())
+        except LeaseLost:
+            pass  # another process owns the session now; its state is its own
+        except Exception as exc:
+            logger.warning("could not snapshot %s on unload: %r", entry.key, exc)
+
+    async def _unload(self, key: SessionKey, reason: str) -> bool:
+        """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it."""
+        await self._registry.wait_created(key)
+        entry = self._registry.index.get(key)
+        if entry is None:
+            return False
+        await entry.enter(reject=False)
+        try:
+            if entry.closed:
+                return False
+            self._detach(key, entry)
+        finally:
+            entry.leave()  # queued turns see `closed` and start a fresh instance
+        await self._destroy(entry, reason)
+        return True
+
+    async def end_session(
+        self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
+    ) -> EndReport:
+        """End a session: wait for its turn in flight, destroy its instance, and (``persisted``)
+        delete everything the store holds for it. The report says what went.
+
+        Under the ``shared`` strategy sessions have no instance of their own, so ending one
+        unloads nothing; ``end_session(agent_id)`` ends the agent-level instance.
+        """
+        key = self.strategy.context_key(agent_id, session_id, namespace)
+        if session_id is not None and key.session_id is None:
+            return EndReport(key=key, unloaded=False)
+        unloaded = await self._unload(key, "ended")
+        deleted: dict[str, int] = {}
+        if self.store is not None:
+            await self._open_store()
+            deleted = await self.store.delete(key)
+            if any(deleted.values()) and not unloaded:
+                self._counts["ended"] += 1
+        report = EndReport(key=key, unloaded=unloaded, deleted=deleted)
+        if not unloaded and self._on_ended.active:
+            self._on_ended(key=key, stats=None)
+        return report
+
+    async def open_session(
+        self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
+    ) -> tuple[SessionKey, InstanceEvent]:
+        """Make sure the session's instance is live (and, ``persisted``, its record stored)
+        without running a turn: a service creates sessions this way before their first message.
+        Returns the key and how the instance was found."""
+        agent, key = self._target(agent_id, session_id, namespace)
+        entry, event = await self._acquire(key, agent)
+        entry.leave()
+        return key, event
+
+    async def session_exists(self, key: SessionKey | str) -> bool:
+        """Whether ``key`` names a live instance or (``persisted``) a stored session."""
+        key = _as_key(key)
+        if self._registry.index.get(key) is not None or self._registry.is_creating(key):
+            return True
+        if self.store is None:
+            return False
+        await self._open_store()
+        return await self.store.get(key) is not None
+
+    async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
+        """The session's messages, oldest first (``persisted``: from the store's log; other
+        strategies keep no log, so this is empty)."""
+        if self.store is None:
+            return []
+        await self._open_store()
+        return await self.store.history(_as_key(key), limit)
+
+    async def evict(self, key: SessionKey | str) -> bool:
+        """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
+        return await self._unload(_as_key(key), "evicted")
+
+    async def cleanup_inactive(self) -> CleanupReport:
+        """Unload instances idle past ``idle_timeout`` or older than ``max_lifetime``.
+
+        Costs O(expired + mid-turn) rather than O(live); never touches an instance mid-turn; a
+        failing ``destroy_agent`` is logged, reported, and does not stop the rest.
+        """
+        victims, skipped = self._registry.index.expired(self._clock())
+        for key, entry, _ in victims:
+            self._detach(key, entry)
+        idle: list[SessionKey] = []
+        lifetime: list[SessionKey] = []
+        failed: dict[str, str] = {}
+        for key, entry, reason in victims:
+            (idle if reason == "idle" else lifetime).append(key)
+            error = await self._destroy(entry, reason)
+            if error is not None:
+                failed[str(key)] = error
+        if victims:
+            logger.info("cleaned up %d inactive session agents", len(victims))
+        purged: list[SessionKey] = []
+        retention = self.lifecycle.retention
+        if self.store is not None and retention is not None:
+            await self._open_store()
+            purged = await self.store.purge_idle(
+                time.time() - retention, self.lifecycle.retention_batch
+            )
+            if purged:
+                logger.info("retention deleted %d stored sessions", len(purged))
+        return CleanupReport(
+            expired_idle=idle,
+            expired_lifetime=lifetime,
+            skipped_busy=skipped,
+            failed=failed,
+            purged=purged,
+        )
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def get_agent(self, key: SessionKey | str) -> AgentInstance | None:
+        """The live instance for ``key``, or ``None``. Does not count as activity."""
+        entry = self._registry.index.get(_as_key(key))
+        return None if entry is None else entry.instance
+
+    def list_agents(self) -> list[SessionKey]:
+        """Keys of the live instances, least recently used first."""
+        return self._registry.index.keys()
+
+    def session_stats(self, key: SessionKey | str) -> SessionStats | None:
+        """Analytics of a live session, or ``None`` if it is not loaded."""
+        entry = self._registry.index.get(_as_key(key))
+        return None if entry is None else entry.stats()
+
+    def stats(self) -> ManagerStats:
+        """Counters since construction and the number of live instances."""
+        return ManagerStats(**self._counts, active=len(self._registry.index))
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _open_store(self) -> None:
+        if not self._store_open and self.store is not None:
+            await self.store.open()
+            self._store_open = True
+
+    async def __aenter__(self) -> SessionManager:
+        await self._open_store()
+        interval = self.lifecycle.sweep_interval
+        if interval is not None and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(interval))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _sweep_forever(self, interval: float) -> None:
+        while self._sweeper is asyncio.current_task():
+            await asyncio.sleep(interval)
+            self._sweeping = True
+            try:
+                await self.cleanup_inactive()
+            except Exception:
+                logger.exception("session sweep failed; will retry in %s s", interval)
+            finally:
+                self._sweeping = False
+
+    async def aclose(self) -> None:
+        """Stop the sweeper (a sweep in progress finishes), let turns in flight finish, and
+        destroy every instance."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            # A sweep in progress has already taken its victims out of the registry; cancelling
+            # it mid-destroy would strand them undestroyed. Cancel only a sleeping sweeper and
+            # let a running sweep finish (the loop then stops, as it is no longer our sweeper).
+            if not self._sweeping:
+                sweeper.cancel()
+            await asyncio.wait([sweeper])  # never re-raises, so our own cancellation propagates
+        while len(self._registry.index) or self._registry.creating:
+            await self._registry.wait_all_created()
+            for key in list(self._registry.index.keys()):
+                await self._unload(key, "shutdown")
+        if self._store_open and self.store is not None:
+            self._store_open = False
+            await self.store.aclose()
+
+
+async def _chunks(
+    instance: AgentInstance, messages: Sequence[ChatMessage]
+) -> AsyncGenerator[ChatMessage, None]:
+    if isinstance(instance, SupportsStream):
+        chunks = instance.astream(messages)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            close = getattr(chunks, "aclose", None)  # an async generator: stop it now, not at GC
+            if close is not None:
+                await close()
+        return
+    for index, message in enumerate(await instance.ainvoke(messages)):
+        yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
+
+
+def _snapshot_every(instance: AgentInstance, framework: Framework) -> int:
+    """The framework's ``snapshot_every``, unless the instance says otherwise for itself."""
+    every = getattr(instance, "snapshot_every", framework.snapshot_every)
+    return every if isinstance(every, int) else framework.snapshot_every
+
+
+def _default_node_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _as_key(key: SessionKey | str) -> SessionKey:
+    return key if isinstance(key, SessionKey) else SessionKey.parse(key)

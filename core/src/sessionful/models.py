@@ -1,0 +1,227 @@
+"""The data that crosses the public API: agents, messages, commands, results and statistics.
+
+All are pydantic v2 models. Inputs (``AgentDefinition``, ``ExecuteAgentCommand``) are validated;
+outputs the manager builds itself (``ExecutionResult``, ``SessionStats``) are constructed without
+re-validation on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sessionful.keys import SessionKey, _check
+from sessionful.templates import AgentTemplate
+
+__all__ = [
+    "AgentCreateRequest",
+    "AgentDefinition",
+    "ChatMessage",
+    "ExecuteAgentCommand",
+    "ExecutionResult",
+    "InstanceEvent",
+    "ManagerStats",
+    "Role",
+    "SessionStats",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(model: type[M], **values: Any) -> M:
+    """``model.model_construct(**values)`` for the manager's own outputs, whose values it made
+    itself and which name every field: the same object, without model_construct's per-field
+    default handling (two of these are built on every turn)."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+Role = Literal["system", "user", "assistant", "tool"]
+"""Who wrote a message."""
+
+InstanceEvent = Literal["created", "reused", "restored"]
+"""How a turn found its instance: made now, found live, or rebuilt from persisted state."""
+
+
+class ChatMessage(BaseModel):
+    """One message of a conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+    name: str | None = None
+    """The tool's name for ``role="tool"``, or a participant's name."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Adapter-specific extras (tool calls, ids); JSON-able."""
+
+    @field_validator("content", "name")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        # A lone surrogate cannot be stored or sent as UTF-8; refuse it here, not in a store.
+        if value is not None and _SURROGATE.search(value) is not None:
+            raise ValueError("holds a lone surrogate, which is not valid Unicode text")
+        return value
+
+    @classmethod
+    def user(cls, content: str, **extra: Any) -> ChatMessage:
+        """A message from the user."""
+        return cls(role="user", content=content, **extra)
+
+    @classmethod
+    def assistant(cls, content: str, **extra: Any) -> ChatMessage:
+        """A message from the agent."""
+        return cls(role="assistant", content=content, **extra)
+
+    @classmethod
+    def system(cls, content: str, **extra: Any) -> ChatMessage:
+        """A system instruction."""
+        return cls(role="system", content=content, **extra)
+
+    @classmethod
+    def tool(cls, content: str, name: str, **extra: Any) -> ChatMessage:
+        """A tool's result."""
+        return cls(role="tool", content=content, name=name, **extra)
+
+    # The seed's spelling, kept so its examples run unchanged.
+    @classmethod
+    def create_user_message(cls, content: str) -> ChatMessage:
+        """Alias of :meth:`user`, the seed design's name."""
+        return cls.user(content)
+
+
+class AgentDefinition(BaseModel):
+    """An agent in the catalog: what to build when one of its sessions needs an instance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    """The agent's id: the first part of its session keys."""
+    name: str
+    template_id: str
+    """The template its instances are built from (for LangGraph, a registered template)."""
+    template_version: str = "1"
+    """The template version new sessions get; a session keeps the version it was created on."""
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    """Passed to the template (for LangGraph: ``model``, ``tools``, ...)."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Copied into every ``AgentCreateRequest.metadata``."""
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        _check("agent_id", value, optional=False)
+        return value
+
+
+class AgentCreateRequest(BaseModel):
+    """What the manager asks an :class:`~sessionful.AgentFactory` to build.
+
+    ``id`` is the session key's string form (``customer-service-bot#session-abc-123``);
+    ``metadata`` is the definition's metadata plus ``session_id``, ``base_agent_id`` and
+    ``created_for_session``, as in the seed design. ``template`` is the registered template
+    when the framework ``uses_templates``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    key: SessionKey
+    name: str
+    template_id: str
+    template_version: str
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    template: AgentTemplate | None = None
+
+    @classmethod
+    def for_session(
+        cls, agent: AgentDefinition, key: SessionKey, template: AgentTemplate | None = None
+    ) -> AgentCreateRequest:
+        """The request for ``agent``'s instance named ``key``."""
+        session_id = key.session_id
+        name = agent.name if session_id is None else f"{agent.name} (Session: {session_id[:8]})"
+        return cls(
+            id=str(key),
+            key=key,
+            name=name,
+            template_id=agent.template_id,
+            template_version=agent.template_version,
+            configuration=dict(agent.configuration),
+            metadata={
+                **agent.metadata,
+                "session_id": session_id,
+                "base_agent_id": agent.id,
+                "created_for_session": session_id is not None,
+            },
+            template=template,
+        )
+
+
+class ExecuteAgentCommand(BaseModel):
+    """One turn: new messages for ``agent_id`` in ``session_id``.
+
+    ``session_id=None`` runs on the agent-level instance, as the seed's fallback does.
+    ``principal`` namespaces the session, so two principals' equal session ids never meet.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent_id: str
+    session_id: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    principal: str | None = None
+
+
+class SessionStats(BaseModel):
+    """Analytics of one session, as of the end of its latest turn. Times are the manager's clock."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_count: int
+    """Messages in and out across all turns."""
+    turn_count: int
+    created_at: float
+    last_activity: float
+    duration: float
+    """``last_activity - created_at``, in seconds."""
+    response_time_mean: float | None
+    """Mean seconds per turn, or ``None`` before the first turn."""
+    response_time_p95: float | None
+    """95th percentile of seconds per turn over the latest turns (see ``docs/concepts.md``)."""
+
+
+class ExecutionResult(BaseModel):
+    """What one turn produced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_key: SessionKey
+    messages: list[ChatMessage]
+    """The messages the agent produced in this turn, in order."""
+    instance_event: InstanceEvent
+    stats: SessionStats
+
+
+class ManagerStats(BaseModel):
+    """Manager-wide counters since construction, and the active gauge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    created: int
+    reused: int
+    restored: int
+    evicted: int
+    expired: int
+    ended: int
+    failed: int
+    """Turns or creations that raised."""
+    active: int

@@ -1,0 +1,17 @@
+"""The HTTP service (extra ``server``): ``create_app(settings)`` and ``serve(settings)``.
+
+::
+
+    from sessionful.config import load_settings
+    from sessionful.server import serve
+
+    serve(load_settings("sessionful.toml"))  # until SIGTERM; `sessionful serve` does this
+
+The routes, the auth, the limits and the metrics are described in ``docs/service.md``; the
+OpenAPI schema is at ``/openapi.json`` of a running server.
+"""
+
+from sessionful.server._app import create_app, serve
+from sessionful.server._metrics import ServiceMetrics
+
+__all__ = ["ServiceMetrics", "create_app", "serve"]

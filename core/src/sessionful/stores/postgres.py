@@ -1,0 +1,591 @@
+"""The shared store: PostgreSQL through psycopg 3 and a connection pool.
+
+For deployments where several processes or hosts serve the same sessions. Install the extra::
+
+    pip install 'sessionful[postgres]'
+
+and point the manager at the database::
+
+    SessionManager(..., strategy="persisted", store="postgresql://app@db.internal:5432/app")
+
+The URL is a libpq connection URI (``postgresql://`` or ``postgres://``); every libpq parameter
+in its query string is passed on (``sslmode``, ``connect_timeout``, ``application_name``,
+``options=-csearch_path%3Dmyschema`` to keep the tables in a schema of their own...). Three
+parameters are this store's own and are taken out before connecting:
+
+``min_size`` (default 1) and ``max_size`` (default 10)
+    the connection pool's bounds; every session of the process shares the pool.
+``retry`` (default 15)
+    seconds an operation keeps retrying while the server is unreachable, restarting, or aborts
+    the transaction for a serialization failure or deadlock; then ``StoreUnavailable``.
+
+The tables are ``sessionful`` (one row per session: record, lease, latest snapshot),
+``sessionful_messages`` (the append-only log) and ``sessionful_schema`` (the schema
+version); they are created or migrated by :meth:`PostgresStore.open` under an advisory lock, so
+several processes may open one database at once. Every value column holds JSON text (a message's
+content and name as JSON strings, so any Python string round-trips, NUL characters included);
+nothing is ever unpickled. Every statement is parameterised.
+
+Each write is one atomic statement or transaction, fenced on the session's epoch, owner and turn
+number: a claim is one ``INSERT ... ON CONFLICT DO UPDATE`` that bumps the epoch and reads the log
+in the same transaction; an append is one statement that updates the record only if the lease and
+turn number hold and inserts the turn's messages only if it did.
+
+psycopg is imported when a store is built, never by ``import sessionful``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from sessionful.errors import (
+    ConfigurationError,
+    CorruptSessionData,
+    LeaseLost,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+)
+from sessionful.keys import SessionKey
+from sessionful.models import ChatMessage
+from sessionful.stores.base import (
+    SCHEMA_VERSION,
+    Lease,
+    LoadedSession,
+    SessionRecord,
+    SessionStore,
+    TurnWrite,
+    decode_message,
+    decode_snapshot,
+    encode_message,
+    encode_snapshot,
+    finite,
+)
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg.rows import TupleRow
+    from psycopg_pool import AsyncConnectionPool
+
+    Conn = AsyncConnection[TupleRow]
+
+__all__ = ["INSTALL_HINT", "PostgresStore"]
+
+T = TypeVar("T")
+
+INSTALL_HINT = "pip install 'sessionful[postgres]'"
+"""What to run when psycopg is missing."""
+
+_MIGRATION_LOCK = 0x61677365  # "agse": the advisory lock's first key; the second is the schema's
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        # COLLATE "C": keys sort by code point, as in the other stores (keyset paging agrees).
+        """CREATE TABLE sessionful (
+            key TEXT COLLATE "C" PRIMARY KEY,
+            namespace TEXT,
+            agent_id TEXT NOT NULL,
+            session_id TEXT,
+            template_id TEXT NOT NULL,
+            template_version TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_activity DOUBLE PRECISION NOT NULL,
+            turn_count INTEGER NOT NULL DEFAULT 0,
+            message_count BIGINT NOT NULL DEFAULT 0,
+            response_time_sum DOUBLE PRECISION NOT NULL DEFAULT 0,
+            epoch BIGINT NOT NULL,
+            owner TEXT,
+            snapshot TEXT,
+            snapshot_turn INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX sessionful_by_activity ON sessionful (last_activity)",
+        "CREATE INDEX sessionful_by_agent ON sessionful (namespace, agent_id, key)",
+        """CREATE TABLE sessionful_messages (
+            key TEXT COLLATE "C" NOT NULL,
+            turn INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            name TEXT,
+            metadata TEXT NOT NULL,
+            PRIMARY KEY (key, turn, seq)
+        )""",
+    ),
+}
+"""Schema version -> the statements that bring the previous version to it."""
+
+_RECORD = (
+    "key, template_id, template_version, created_at, last_activity, turn_count, message_count, "
+    "response_time_sum, epoch, owner"
+)
+
+_CLAIM = (
+    "INSERT INTO sessionful AS s (key, namespace, agent_id, session_id, template_id, "
+    "template_version, created_at, last_activity, epoch, owner) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+    "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner, "
+    # A claim is activity: retention must not purge a session while it is being restored.
+    "last_activity = GREATEST(s.last_activity, EXCLUDED.last_activity) "
+    f"RETURNING {_RECORD}, snapshot, snapshot_turn"
+)
+# Run after _CLAIM in its transaction: the row is locked, so no turn can land in between.
+_LOG_AFTER_SNAPSHOT = (
+    "SELECT role, content, name, metadata FROM sessionful_messages "
+    "WHERE key = %s AND turn > (SELECT snapshot_turn FROM sessionful WHERE key = %s) "
+    "ORDER BY turn, seq"
+)
+
+_APPEND_SET = (
+    "turn_count = %(turn)s, message_count = s.message_count + %(count)s, "
+    "last_activity = %(finished)s, response_time_sum = s.response_time_sum + %(duration)s"
+)
+_APPEND = """
+WITH fenced AS (
+    UPDATE sessionful AS s SET {assignments}
+    WHERE key = %(key)s AND epoch = %(epoch)s AND owner = %(owner)s AND turn_count = %(prev)s
+    RETURNING key
+), logged AS (
+    INSERT INTO sessionful_messages (key, turn, seq, role, content, name, metadata)
+    SELECT fenced.key, %(turn)s, m.seq - 1, m.role, m.content, m.name, m.metadata
+    FROM fenced, unnest(
+        %(roles)s::text[], %(contents)s::text[], %(names)s::text[], %(metas)s::text[]
+    ) WITH ORDINALITY AS m(role, content, name, metadata, seq)
+    RETURNING 1
+)
+SELECT count(*) FROM fenced
+"""
+_APPEND_PLAIN = _APPEND.format(assignments=_APPEND_SET)
+_APPEND_SNAPSHOT = _APPEND.format(
+    assignments=_APPEND_SET + ", snapshot = %(snapshot)s, snapshot_turn = %(turn)s"
+)
+
+
+def _modules() -> tuple[ModuleType, ModuleType]:
+    """psycopg and psycopg_pool, or an ImportError saying how to install them."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise ImportError(
+            f"the postgres store needs psycopg 3 and psycopg-pool: {INSTALL_HINT} ({exc})"
+        ) from exc
+    return psycopg, psycopg_pool
+
+
+def _record(row: tuple[Any, ...]) -> SessionRecord:
+    return SessionRecord(
+        key=SessionKey.parse(row[0]),
+        template_id=row[1],
+        template_version=row[2],
+        created_at=row[3],
+        last_activity=row[4],
+        turn_count=row[5],
+        message_count=row[6],
+        response_time_sum=row[7],
+        epoch=row[8],
+        owner=row[9],
+    )
+
+
+def _json_text(text: str | None) -> str | None:
+    """A string as a JSON string literal (PostgreSQL text cannot hold NUL; JSON escapes it)."""
+    return None if text is None else json.dumps(text, ensure_ascii=False)
+
+
+def _message(key: SessionKey, role: Any, content: Any, name: Any, meta: Any) -> ChatMessage:
+    """A log row back to a message; content and name must be JSON strings."""
+    try:
+        content = json.loads(content)
+        name = None if name is None else json.loads(name)
+    except (ValueError, TypeError) as exc:
+        raise CorruptSessionData(key, f"a logged message does not decode: {exc}") from exc
+    if not isinstance(content, str) or not (name is None or isinstance(name, str)):
+        raise CorruptSessionData(key, "a logged message's content or name is not a JSON string")
+    return decode_message(key, role, content, name, meta)
+
+
+class PostgresStore(SessionStore):
+    """Sessions in a PostgreSQL database, shared by every process that points at it.
+
+    Args:
+        conninfo: a libpq connection string or URI (``postgresql://user@host:5432/db``).
+        min_size: connections the pool keeps open.
+        max_size: connections the pool opens at most; callers beyond it wait.
+        retry: seconds an operation retries a lost connection, an unreachable server, a
+            serialization failure or a deadlock before raising ``StoreUnavailable``.
+
+    Raises ``ImportError`` (naming ``pip install 'sessionful[postgres]'``) without psycopg.
+    A store belongs to the event loop that opened it.
+    """
+
+    schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        retry: float = 15.0,
+    ) -> None:
+        psycopg, _ = _modules()
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.Error as exc:
+            raise ConfigurationError(f"not a PostgreSQL connection string: {exc}") from None
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigurationError(
+                f"pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
+                f"not {min_size} and {max_size}"
+            )
+        if not retry >= 0:
+            raise ConfigurationError(f"retry must be a number of seconds >= 0, not {retry!r}")
+        self.conninfo = conninfo
+        self.min_size = int(min_size)
+        self.max_size = int(max_size)
+        self.retry = float(retry)
+        self._where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/" + str(
+            params.get("dbname") or params.get("user") or ""
+        )
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._open_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """``postgresql://user:password@host:5432/db?min_size=1&max_size=10&retry=15``; other
+        query parameters are libpq's and are passed on."""
+        parts = urlsplit(url)
+        if parts.scheme not in cls.schemes:
+            raise ConfigurationError(
+                f"a PostgreSQL store URL starts with postgresql:// or postgres://, not {url!r}"
+            )
+        options: dict[str, Any] = {}
+        rest: list[tuple[str, str]] = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("min_size", "max_size"):
+                try:
+                    options[name] = int(value)
+                except ValueError:
+                    raise ConfigurationError(f"{name} must be an integer, not {value!r}") from None
+            elif name == "retry":
+                try:
+                    options[name] = float(value)
+                except ValueError:
+                    raise ConfigurationError(f"retry must be a number, not {value!r}") from None
+            else:
+                rest.append((name, value))
+        conninfo = urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote)))
+        return cls(conninfo, **options)
+
+    def __repr__(self) -> str:  # no password: it may be in the conninfo
+        return f"PostgresStore({self._where!r}, max_size={self.max_size})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        operation: Callable[[Conn, int], Awaitable[T]],
+        pool: AsyncConnectionPool[Conn] | None = None,
+    ) -> T:
+        """Run ``operation(conn, attempt)`` on a pooled connection, retrying connection losses,
+        serialization failures and deadlocks for ``retry`` seconds, then ``StoreUnavailable``.
+        Any other database error becomes ``StoreError``."""
+        if pool is None:
+            if self._pool is None:
+                await self.open()
+            assert self._pool is not None
+            pool = self._pool
+        psycopg, _ = _modules()
+        deadline = time.monotonic() + self.retry
+        pause = 0.02
+        attempt = 0
+        while True:
+            try:
+                wait = max(0.05, deadline - time.monotonic())
+                async with pool.connection(timeout=wait) as conn:
+                    return await operation(conn, attempt)
+            except psycopg.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        f"PostgreSQL at {self._where} stayed unavailable for "
+                        f"{self.retry:g} s: {exc}"
+                    ) from exc
+                await asyncio.sleep(min(pause * (1 + random.random()), deadline - time.monotonic()))
+                pause = min(pause * 2, 1.0)
+                attempt += 1
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL at {self._where} refused: {exc}") from exc
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the pool and create or migrate the schema. Idempotent; safe from several
+        processes at once (the migration holds an advisory lock)."""
+        if self._pool is None:
+            async with self._open_lock:
+                await self._open_once()
+
+    async def _open_once(self) -> None:
+        if self._pool is not None:  # opened while we waited for the lock
+            return
+        _, psycopg_pool = _modules()
+        pool: AsyncConnectionPool[Conn] = psycopg_pool.AsyncConnectionPool(
+            self.conninfo,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            kwargs={"autocommit": True},
+            open=False,
+            name="sessionful",
+        )
+        await pool.open(wait=False)
+        try:
+            await self._run(self._migrate, pool)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def aclose(self) -> None:
+        """Close the pool (operations in flight finish first)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @staticmethod
+    async def _migrate(conn: Conn, attempt: int) -> None:
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
+                (_MIGRATION_LOCK,),
+            )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS sessionful_schema (version INTEGER NOT NULL)"
+            )
+            cursor = await conn.execute("SELECT max(version) FROM sessionful_schema")
+            row = await cursor.fetchone()
+            current = (row[0] if row else None) or 0
+            if current > SCHEMA_VERSION:
+                raise SchemaTooNew(current, SCHEMA_VERSION)
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO sessionful_schema (version) VALUES (%s)", (version,)
+                )
+
+    # -- the contract -------------------------------------------------------------------------
+
+    async def claim(
+        self, key: SessionKey, owner: str, template_id: str, template_version: str, now: float
+    ) -> tuple[Lease, LoadedSession | None]:
+        """Bump the epoch (creating the record if missing) and load the state, in one
+        transaction: the upsert locks the row, so the log read after it is consistent."""
+        text = str(key)
+
+        async def operation(conn: Conn, attempt: int) -> tuple[Any, list[Any]]:
+            async with conn.transaction(), conn.pipeline():
+                claimed = await conn.execute(
+                    _CLAIM,
+                    (
+                        text,
+                        key.namespace,
+                        key.agent_id,
+                        key.session_id,
+                        template_id,
+                        template_version,
+                        now,
+                        now,
+                        owner,
+                    ),
+                )
+                log = await conn.execute(_LOG_AFTER_SNAPSHOT, (text, text))
+                row = await claimed.fetchone()
+                rows = await log.fetchall()
+            return row, rows
+
+        row, rows = await self._run(operation)
+        assert row is not None
+        lease = Lease(key, row[8], owner)
+        if lease.epoch == 1:  # a new record (an existing one is bumped past 1)
+            return lease, None
+        try:
+            loaded = LoadedSession(
+                record=_record(row[:10]),
+                snapshot=decode_snapshot(key, row[10]),
+                snapshot_turn=row[11],
+                messages=[_message(key, *r) for r in rows],
+            )
+        except (ValueError, TypeError) as exc:  # a record column out of range
+            raise CorruptSessionData(key, f"the session record does not decode: {exc}") from exc
+        return lease, loaded
+
+    async def check(self, lease: Lease) -> None:
+        """Raise ``LeaseLost`` if the session was claimed (or deleted) since ``lease``."""
+
+        async def operation(conn: Conn, attempt: int) -> Any:
+            cursor = await conn.execute(
+                "SELECT epoch, owner FROM sessionful WHERE key = %s", (str(lease.key),)
+            )
+            return await cursor.fetchone()
+
+        row = await self._run(operation)
+        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
+            raise LeaseLost(lease.key, lease.epoch)
+
+    async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
+        """Append the turn in one statement, fenced on epoch, owner and turn number."""
+        encoded = [encode_message(m) for m in turn.messages]
+        params: dict[str, Any] = {
+            "key": str(lease.key),
+            "epoch": lease.epoch,
+            "owner": lease.owner,
+            "prev": turn.turn - 1,
+            "turn": turn.turn,
+            "count": len(encoded),
+            "finished": turn.finished_at,
+            "duration": finite(turn.duration),
+            "roles": [m[0] for m in encoded],
+            "contents": [_json_text(m[1]) for m in encoded],
+            "names": [_json_text(m[2]) for m in encoded],
+            "metas": [m[3] for m in encoded],
+        }
+        statement = _APPEND_PLAIN
+        if turn.snapshot is not None:
+            params["snapshot"] = encode_snapshot(turn.snapshot)
+            statement = _APPEND_SNAPSHOT
+
+        async def operation(conn: Conn, attempt: int) -> bool:
+            cursor = await conn.execute(statement, params)
+            row = await cursor.fetchone()
+            if row is not None and row[0] == 1:
+                return True
+            # A retry after a lost connection: the first attempt may have committed. Only this
+            # lease can advance the session under its epoch, so turn_count tells.
+            return attempt > 0 and await self._landed(conn, lease, turn.turn)
+
+        if not await self._run(operation):
+            raise LeaseLost(lease.key, lease.epoch)
+
+    @staticmethod
+    async def _landed(conn: Conn, lease: Lease, turn: int) -> bool:
+        cursor = await conn.execute(
+            "SELECT 1 FROM sessionful "
+            "WHERE key = %s AND epoch = %s AND owner = %s AND turn_count = %s",
+            (str(lease.key), lease.epoch, lease.owner, turn),
+        )
+        return await cursor.fetchone() is not None
+
+    async def save_snapshot(self, lease: Lease, turn: int, snapshot: Mapping[str, Any]) -> None:
+        """Store the snapshot as of ``turn`` if the lease and turn count still hold."""
+        encoded = encode_snapshot(snapshot)
+
+        async def operation(conn: Conn, attempt: int) -> int:
+            cursor = await conn.execute(
+                "UPDATE sessionful SET snapshot = %s, snapshot_turn = %s "
+                "WHERE key = %s AND epoch = %s AND owner = %s AND turn_count = %s",
+                (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn),
+            )
+            return cursor.rowcount
+
+        if await self._run(operation) != 1:
+            raise LeaseLost(lease.key, lease.epoch)
+
+    async def get(self, key: SessionKey) -> SessionRecord | None:
+        """The session's record, or ``None``."""
+
+        async def operation(conn: Conn, attempt: int) -> Any:
+            cursor = await conn.execute(
+                f"SELECT {_RECORD} FROM sessionful WHERE key = %s", (str(key),)
+            )
+            return await cursor.fetchone()
+
+        row = await self._run(operation)
+        return None if row is None else _record(row)
+
+    async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
+        """The logged messages, oldest first; the latest ``limit`` when given."""
+
+        async def operation(conn: Conn, attempt: int) -> list[Any]:
+            cursor = await conn.execute(
+                "SELECT role, content, name, metadata FROM sessionful_messages "
+                "WHERE key = %s ORDER BY turn DESC, seq DESC LIMIT %s",
+                (str(key), None if limit is None else max(0, limit)),
+            )
+            return await cursor.fetchall()
+
+        rows = await self._run(operation)
+        return [_message(key, *row) for row in reversed(rows)]
+
+    async def list_sessions(
+        self,
+        *,
+        namespace: str | None = None,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[SessionRecord]:
+        """Records by key string (code point order), filtered, ``after`` a key string."""
+
+        async def operation(conn: Conn, attempt: int) -> list[Any]:
+            cursor = await conn.execute(
+                f"SELECT {_RECORD} FROM sessionful WHERE key > %s "
+                "AND (%s::text IS NULL OR namespace = %s) "
+                "AND (%s::text IS NULL OR agent_id = %s) "
+                "ORDER BY key LIMIT %s",
+                (after or "", namespace, namespace, agent_id, agent_id, max(0, limit)),
+            )
+            return await cursor.fetchall()
+
+        return [_record(row) for row in await self._run(operation)]
+
+    async def delete(self, key: SessionKey) -> dict[str, int]:
+        """Delete the record (first: that waits for a turn being written), then the log."""
+        text = str(key)
+
+        async def operation(conn: Conn, attempt: int) -> dict[str, int]:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    "DELETE FROM sessionful WHERE key = %s RETURNING snapshot IS NOT NULL",
+                    (text,),
+                )
+                row = await cursor.fetchone()
+                cursor = await conn.execute(
+                    "DELETE FROM sessionful_messages WHERE key = %s", (text,)
+                )
+                messages = cursor.rowcount
+            return {
+                "sessions": 0 if row is None else 1,
+                "messages": messages,
+                "snapshots": 0 if row is None else int(row[0]),
+            }
+
+        return await self._run(operation)
+
+    async def purge_idle(self, before: float, limit: int) -> list[SessionKey]:
+        """Delete up to ``limit`` sessions idle since before ``before``, oldest first. Rows
+        another transaction holds are skipped, so concurrent purgers take different batches."""
+
+        async def operation(conn: Conn, attempt: int) -> list[Any]:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    "DELETE FROM sessionful WHERE key IN ("
+                    "  SELECT key FROM sessionful WHERE last_activity < %s"
+                    "  ORDER BY last_activity, key LIMIT %s FOR UPDATE SKIP LOCKED"
+                    ") RETURNING last_activity, key",
+                    (before, max(0, limit)),
+                )
+                rows = sorted(await cursor.fetchall())
+                if rows:
+                    await conn.execute(
+                        "DELETE FROM sessionful_messages WHERE key = ANY(%s)",
+                        ([row[1] for row in rows],),
+                    )
+            return rows
+
+        return [SessionKey.parse(row[1]) for row in await self._run(operation)]
