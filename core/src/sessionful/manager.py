@@ -27,7 +27,6 @@ from sessionful.errors import (
     SessionfulError,
     UnknownAgent,
     UnknownFramework,
-    UnknownStore,
     UnknownStrategy,
     UnknownTemplate,
 )
@@ -51,7 +50,7 @@ from sessionful.models import (
     SessionStats,
     built,
 )
-from sessionful.stores import DEFAULT_STORE_URL
+from sessionful.stores import DEFAULT_STORE_URL, store_from_url
 from sessionful.stores.base import LoadedSession, SessionRecord, SessionStore, TurnWrite
 from sessionful.strategies import SessionStrategy
 
@@ -201,11 +200,7 @@ class SessionManager:
         url = DEFAULT_STORE_URL if store is None else store
         if not isinstance(url, str):
             raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
-        scheme = url.split(":", 1)[0] if ":" in url else ""
-        available = self._plugins.get_stores()
-        if scheme not in available:
-            raise UnknownStore(scheme or url, available)
-        return available[scheme].from_url(url)
+        return store_from_url(url, self._plugins.get_stores())
 
     @property
     def plugins(self) -> Plugins:
@@ -661,6 +656,70 @@ class SessionManager:
         )
 
     # -- inspection ---------------------------------------------------------------------------
+
+    def key_for(
+        self, agent_id: str, session_id: str | None = None, namespace: str | None = None
+    ) -> SessionKey:
+        """The key this manager's strategy gives a session: the one place a service or a command
+        line derives it (``shared`` drops the session id, for instance).
+
+        Raises:
+            InvalidSessionKey: an id cannot name a session.
+        """
+        return self.strategy.context_key(agent_id, session_id, namespace)
+
+    @property
+    def keeps_sessions_apart(self) -> bool:
+        """Whether the strategy gives each session and principal its own key (a service needs
+        this; ``shared`` does not)."""
+        probe = self.key_for("agent", "session", "principal")
+        return probe.session_id is not None and probe.namespace is not None
+
+    @property
+    def persistent(self) -> bool:
+        """Whether sessions outlive their instances in a store (the ``persisted`` strategy, or
+        a plugin strategy with ``persistent = True``)."""
+        return self.store is not None
+
+    async def session_record(self, key: SessionKey | str) -> SessionRecord | None:
+        """What the store holds of ``key`` (``persisted``), or ``None``: not stored, or a
+        strategy that stores nothing."""
+        if self.store is None:
+            return None
+        await self._open_store()
+        return await self.store.get(_as_key(key))
+
+    async def list_sessions(
+        self,
+        *,
+        namespace: str | None = None,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[SessionRecord]:
+        """Stored sessions ordered by key string, ``after`` a key string (keyset paging);
+        empty for strategies that store nothing."""
+        if self.store is None:
+            return []
+        await self._open_store()
+        return await self.store.list_sessions(
+            namespace=namespace, agent_id=agent_id, after=after, limit=limit
+        )
+
+    async def check_store(self) -> None:
+        """Open the store (if not yet) and read from it once; raises ``StoreError`` (or the
+        driver's ``OSError``) when it cannot answer. A no-op without a store. For readiness
+        probes."""
+        if self.store is None:
+            return
+        await self._open_store()
+        await self.store.get(SessionKey("readiness-probe", "readiness-probe"))
+
+    @property
+    def store_dsn(self) -> str | None:
+        """The libpq connection string of a PostgreSQL store (cluster membership shares its
+        database), else ``None``."""
+        return getattr(self.store, "conninfo", None)
 
     def get_agent(self, key: SessionKey | str) -> AgentInstance | None:
         """The live instance for ``key``, or ``None``. Does not count as activity."""

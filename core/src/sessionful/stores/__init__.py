@@ -4,8 +4,9 @@ like a plugin's store would; ``SessionManager(store=...)`` takes a URL or a stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from sessionful.errors import UnknownStore
 from sessionful.hookspecs import hookimpl
 from sessionful.stores.base import (
     SCHEMA_VERSION,
@@ -32,6 +33,7 @@ __all__ = [
     "SessionStore",
     "TurnWrite",
     "register_stores",
+    "store_from_url",
 ]
 
 DEFAULT_STORE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH.as_posix()}"
@@ -44,3 +46,18 @@ def register_stores(register: Callable[[type[SessionStore]], None]) -> None:
     register(SQLiteStore)
     register(PostgresStore)  # psycopg is imported only when one is built
     register(MemoryStore)
+
+
+def store_from_url(url: str, available: Mapping[str, type[SessionStore]]) -> SessionStore:
+    """The store ``url`` names, built (not opened) by the registered store class for its scheme.
+
+    The one place a store URL is resolved: the manager and the command line both come here.
+
+    Raises:
+        UnknownStore: no registered store handles the URL's scheme (the error lists those that do).
+        ConfigurationError: the store class refuses the rest of the URL.
+    """
+    scheme = url.split(":", 1)[0] if ":" in url else ""
+    if scheme not in available:
+        raise UnknownStore(scheme or url, available)
+    return available[scheme].from_url(url)
