@@ -4,6 +4,8 @@ The public API. Everything a user, a plugin author or an adapter needs is import
 submodules starting with ``_`` are private.
 """
 
+from importlib import metadata as _metadata
+
 from sessionful.errors import (
     AgentCreationFailed,
     CapacityExceeded,
@@ -55,7 +57,13 @@ from sessionful.strategies import (
 )
 from sessionful.templates import AgentTemplate
 
-__version__ = "0.1.0"
+# The one source of the version is core/pyproject.toml's `version`: the installed distribution's
+# metadata carries it (wheel, sdist or the workspace's editable install alike), and
+# `sessionful --version` prints this name. Bump it there, nowhere else.
+try:
+    __version__: str = _metadata.version("sessionful")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree on sys.path, uninstalled
+    __version__ = "0+unknown"
 
 __all__ = [
     "AgentCreateRequest",
