@@ -8,7 +8,7 @@ import statistics
 
 from benchmarks._runner import Context, section
 from sessionful import SessionKey
-from sessionful.affinity import owner_of, score
+from sessionful.service.affinity import owner_of, score
 
 KEYS = 10_000
 
@@ -50,7 +50,7 @@ def remap(ctx: Context) -> str:
             "",
             f"{KEYS:,} session keys over n nodes. **Spread**: the largest node's distance from the"
             " mean load (target: within 10%). **Node added / removed**: the share of all"
-            " sessions whose owner changes, for `sessionful.affinity.owner_of` (rendezvous)"
+            " sessions whose owner changes, for `sessionful.service.affinity.owner_of` (rendezvous)"
             " and for the seed's `hash(session_id) % n`; the ideal is the share the new node"
             " takes over, 1/(n+1), or the share the leaving node held, 1/n.",
             "",

@@ -1,7 +1,7 @@
 """Several instances behind nginx (issue 6, item 5): affinity, the cost of a miss, scaling.
 
 Real processes on loopback, as in tests/test_cluster.py (whose harness, tests/_cluster.py, this
-uses): ``python -m sessionful.server`` instances with ``persisted`` sessions on the Postgres
+uses): ``python -m sessionful.service.http`` instances with ``persisted`` sessions on the Postgres
 of ``SESSIONFUL_TEST_POSTGRES_DSN`` (``make bench`` runs under scripts/with-postgres.sh) and
 the stub agent, behind nginx on ``deploy/nginx.conf``. Without nginx or Postgres each section is
 skipped with a note. A turn's ``instance_event`` says where it ran: ``reused`` means it landed on

@@ -1,6 +1,6 @@
 """The service's figures (issue 5, item 5): the HTTP service under load on loopback.
 
-A real server (``python -m sessionful.server``, what ``sessionful serve`` runs: uvicorn,
+A real server (``python -m sessionful.service.http``, what ``sessionful serve`` runs: uvicorn,
 one process) with ``persisted`` sessions on a SQLite file and the **stub** agent, so the figures
 are the service's own cost (HTTP, auth, validation, the manager, the store) and not a model's.
 200 concurrent clients run 20 turns each over 500 sessions of four principals; then every
@@ -102,7 +102,7 @@ def _server(config: Path) -> Iterator[_Server]:
     port = _free_port()
     log = config.with_suffix(".log")
     env = {**os.environ, "SESSIONFUL_SERVER__PORT": str(port)}
-    args = [sys.executable, "-m", "sessionful.server", str(config)]
+    args = [sys.executable, "-m", "sessionful.service.http", str(config)]
     args += ["--no-access-log", "--log-level", "warning"]
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -395,7 +395,7 @@ def load(ctx: Context) -> str:
             f"## The HTTP service under load: {size.clients} clients x {size.turns} turns "
             f"over {size.sessions} sessions",
             "",
-            "`python -m sessionful.server` (what `sessionful serve` runs: one uvicorn "
+            "`python -m sessionful.service.http` (what `sessionful serve` runs: one uvicorn "
             "process, no access log) on a loopback port, `persisted` on a SQLite file, with the "
             "**stub** agent, so these are the service's own costs (HTTP, auth, validation, the "
             "manager, the store) and not a model's. "

@@ -1,7 +1,7 @@
 """Several real sessionful servers sharing one Postgres store, behind a real nginx.
 
 For tests/test_cluster.py and benchmarks/cluster.py: each instance is ``python -m
-sessionful.server`` (what ``sessionful serve`` runs) started by tests/_server.py on a free
+sessionful.service.http`` (what ``sessionful serve`` runs) started by tests/_server.py on a free
 loopback port; nginx (Debian's package) runs as a child process, not a daemon, on the documented
 ``deploy/nginx.conf`` rendered with the instances' ports and shorter timeouts, everything (pid,
 logs, temporary files) in a temporary folder.

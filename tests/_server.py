@@ -1,7 +1,7 @@
 """A real sessionful server for the tests and the load benchmark: uvicorn in a subprocess on a
 free 127.0.0.1 port, configured by a temporary ``sessionful.toml``.
 
-``python -m sessionful.server CONFIG`` runs it (what ``sessionful serve`` runs); its log
+``python -m sessionful.service.http CONFIG`` runs it (what ``sessionful serve`` runs); its log
 goes to a file next to the configuration, and :func:`start` waits for ``/healthz``.
 """
 
@@ -174,7 +174,7 @@ def start(
         port = free_port()
         env = {**os.environ, "SESSIONFUL_SERVER__PORT": str(port), "PYTHONUNBUFFERED": "1"}
         env.pop("SESSIONFUL_CONFIG", None)
-        args = [sys.executable, "-m", "sessionful.server", str(config)]
+        args = [sys.executable, "-m", "sessionful.service.http", str(config)]
         if not access_log:
             args.append("--no-access-log")
         with log.open("ab") as out:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessionful import ConfigurationError, SessionKey
-from sessionful.affinity import owner_of, ranked, score
+from sessionful.service.affinity import owner_of, ranked, score
 
 KEYS = [SessionKey("customer-service-bot", f"session-{i}") for i in range(10_000)]
 node_names = st.lists(
@@ -42,7 +42,7 @@ def test_the_owner_is_one_of_the_nodes_and_the_head_of_the_ranking(
 def test_the_owner_is_the_same_in_another_process() -> None:
     """No salted hash(): every process and machine agrees."""
     code = (
-        "from sessionful.affinity import owner_of\n"
+        "from sessionful.service.affinity import owner_of\n"
         "print(','.join(owner_of(f'a#s{i}', [f'node-{j}' for j in range(5)]) for i in range(50)))"
     )
     other = subprocess.run(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sessionful.app import AgentService, LimitExceeded
-from sessionful.config import AgentConfig, LimitsConfig, Settings
+from sessionful.service.app import AgentService, LimitExceeded
+from sessionful.service.config import AgentConfig, LimitsConfig, Settings
 
 
 async def test_concurrent_creates_never_overshoot_the_per_principal_limit(tmp_path: Path) -> None:

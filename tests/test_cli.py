@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 from sessionful import ChatMessage, SessionKey
 from sessionful.cli._output import parse_age
 from sessionful.cli.commands import app, masked
-from sessionful.config import ConfigFileError, Settings, load_settings
+from sessionful.service.config import ConfigFileError, Settings, load_settings
 from sessionful.stores import SQLiteStore, TurnWrite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -608,9 +608,9 @@ def test_serve_hands_the_settings_over_with_overrides(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served: list[Settings] = []
-    fake = ModuleType("sessionful.server")
+    fake = ModuleType("sessionful.service.http")
     fake.serve = served.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sessionful.server", fake)
+    monkeypatch.setitem(sys.modules, "sessionful.service.http", fake)
     result = invoke("-c", str(config), "serve", "--host", "0.0.0.0", "--port", "9999")
     assert result.exit_code == 0, result.output
     (settings,) = served
@@ -620,7 +620,9 @@ def test_serve_hands_the_settings_over_with_overrides(
 
 def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [
-        n for n in sys.modules if n == "sessionful.server" or n.startswith("sessionful.server.")
+        n
+        for n in sys.modules
+        if n == "sessionful.service.http" or n.startswith("sessionful.service.http.")
     ]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "fastapi", None)  # importing it now fails
@@ -641,7 +643,7 @@ def _free_port() -> int:
 
 def test_serve_runs_the_http_service_until_interrupted(tmp_path: Path, config: Path) -> None:
     httpx = pytest.importorskip("httpx")
-    pytest.importorskip("sessionful.server")
+    pytest.importorskip("sessionful.service.http")
     port = _free_port()
     process = subprocess.Popen(
         [str(BIN), "-c", str(config), "serve", "--port", str(port)],
@@ -711,7 +713,7 @@ def test_the_example_configuration_loads_with_every_section(tmp_path: Path) -> N
     assert [a.id for a in settings.agents] == ["customer-service-bot", "echo-bot"]
     assert settings.lifecycle.retention == 30 * DAY
     # and it runs: the agents, templates and store it names exist
-    from sessionful.app import AgentService
+    from sessionful.service.app import AgentService
 
     assert sorted(AgentService(settings).managers) == ["langgraph", "stub"]
 

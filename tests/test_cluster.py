@@ -1,6 +1,6 @@
 """Three instances behind nginx on one Postgres, with one instance killed and another paused.
 
-Real processes on loopback: three ``python -m sessionful.server`` instances (``persisted`` on
+Real processes on loopback: three ``python -m sessionful.service.http`` instances (``persisted`` on
 the test Postgres, the stub agent) behind nginx rendered from ``deploy/nginx.conf``
 (``hash $session consistent``, ``proxy_next_upstream error timeout http_502 http_503``).
 Concurrent clients, one thread per session, run their turns through nginx; once a quarter of

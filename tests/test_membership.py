@@ -18,11 +18,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sessionful import ConfigurationError
-from sessionful.affinity import owner_of
-from sessionful.config import ClusterConfig, Settings
-from sessionful.membership import NODES_TABLE, LocalMembership, Membership
-from sessionful.server import create_app
-from sessionful.server._app import NODE_HEADER, OWNER_HEADER, membership_for
+from sessionful.service.affinity import owner_of
+from sessionful.service.config import ClusterConfig, Settings
+from sessionful.service.http import create_app
+from sessionful.service.http._app import NODE_HEADER, OWNER_HEADER, membership_for
+from sessionful.service.membership import NODES_TABLE, LocalMembership, Membership
 
 KEY = "alice-key-0123456789abcdef"
 FAST = {"heartbeat_interval": 0.2, "node_ttl": 0.6}

@@ -844,8 +844,8 @@ class _DribblePlugin:
 
 
 def _in_process(**overrides: Any) -> Any:
-    from sessionful.config import Settings
-    from sessionful.server import create_app
+    from sessionful.service.config import Settings
+    from sessionful.service.http import create_app
 
     options: dict[str, Any] = {
         "strategy": "per_session",

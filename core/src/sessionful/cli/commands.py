@@ -45,11 +45,11 @@ from sessionful.cli._output import (
     show,
     when,
 )
-from sessionful.config import Settings, config_path, load_settings
 from sessionful.errors import SessionfulError, UnknownStore, UnknownStrategy
 from sessionful.keys import SessionKey
 from sessionful.manager import SessionManager
 from sessionful.models import ChatMessage, ExecuteAgentCommand
+from sessionful.service.config import Settings, config_path, load_settings
 from sessionful.stores.base import SessionRecord, SessionStore
 from sessionful.stores.sqlite import SQLiteStore
 
@@ -187,7 +187,7 @@ def chat(
 async def _chat(
     settings: Settings, agent_id: str, session: str | None, principal: str | None
 ) -> int:
-    from sessionful.app import AgentService, new_session_id
+    from sessionful.service.app import AgentService, new_session_id
 
     chosen = [agent for agent in settings.agents if agent.id == agent_id]
     if not chosen:
@@ -312,7 +312,7 @@ def serve(
         server_config = settings.server.model_copy(update=overrides)
         settings = settings.model_copy(update={"server": server_config})
     try:
-        server = importlib.import_module("sessionful.server")
+        server = importlib.import_module("sessionful.service.http")
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in _SERVER_EXTRA:
             raise

@@ -16,7 +16,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sessionful.config import DEFAULT_AGENTS
 from sessionful.manager import SessionManager
 from sessionful.models import (
     AgentDefinition,
@@ -26,6 +25,7 @@ from sessionful.models import (
     InstanceEvent,
     ManagerStats,
 )
+from sessionful.service.config import DEFAULT_AGENTS
 
 __all__ = ["BOT", "run_demo"]
 

@@ -1,6 +1,6 @@
 """The service layer the CLI and the HTTP service share: configured agents, principals, limits.
 
-:class:`AgentService` turns :class:`~sessionful.config.Settings` into one
+:class:`AgentService` turns :class:`~sessionful.service.config.Settings` into one
 :class:`~sessionful.SessionManager` per framework and answers in a principal's name. The
 principal is the session key's namespace, so one principal's session ids never meet another's:
 asking for another principal's session is exactly like asking for one that does not exist
@@ -18,7 +18,6 @@ from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict
 
-from sessionful.config import AgentConfig, Settings
 from sessionful.errors import ConfigurationError, SessionError, UnknownAgent
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import CleanupReport
@@ -30,6 +29,7 @@ from sessionful.models import (
     ManagerStats,
     SessionStats,
 )
+from sessionful.service.config import AgentConfig, Settings
 from sessionful.stores.base import SessionRecord
 
 __all__ = [

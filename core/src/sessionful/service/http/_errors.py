@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sessionful.app import LimitExceeded, SessionNotFound, TurnTimeout
 from sessionful.errors import (
     AgentCreationFailed,
     CapacityExceeded,
@@ -30,6 +29,7 @@ from sessionful.errors import (
     StoreError,
     UnknownAgent,
 )
+from sessionful.service.app import LimitExceeded, SessionNotFound, TurnTimeout
 
 __all__ = [
     "ApiError",
@@ -40,7 +40,7 @@ __all__ = [
     "json_error",
 ]
 
-logger = logging.getLogger("sessionful.server")
+logger = logging.getLogger("sessionful.service.http")
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 

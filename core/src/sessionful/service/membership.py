@@ -9,7 +9,7 @@ gossip, no consensus, nothing but the database every instance already depends on
 deletes the instance's row; a killed instance drops out ``node_ttl`` seconds after its last
 heartbeat.
 
-The owner of a session is :func:`sessionful.affinity.owner_of` over the live node ids, keyed
+The owner of a session is :func:`sessionful.service.affinity.owner_of` over the live node ids, keyed
 on the session id alone (what a gateway sees in the path), so every instance that reads the same
 live set names the same owner. Ownership is advice for routing, never a condition of correctness:
 an instance serves any session it is asked for, claiming its lease as usual.
@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sessionful.affinity import owner_of
 from sessionful.errors import ConfigurationError, StoreUnavailable
 from sessionful.keys import SessionKey
+from sessionful.service.affinity import owner_of
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NODES_TABLE", "LocalMembership", "Membership"]
 
-logger = logging.getLogger("sessionful.membership")
+logger = logging.getLogger("sessionful.service.membership")
 
 NODES_TABLE = "sessionful_nodes"
 """The table instances register in."""

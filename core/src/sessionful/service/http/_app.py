@@ -1,4 +1,4 @@
-"""The HTTP service: FastAPI routes over :class:`~sessionful.app.AgentService`.
+"""The HTTP service: FastAPI routes over :class:`~sessionful.service.app.AgentService`.
 
 Every route but ``/healthz`` and ``/metrics`` answers in the caller's name: the API key maps to a
 principal, and the principal is the namespace of every session key it touches, so another
@@ -30,13 +30,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionful import __version__
-from sessionful.app import AgentService, TurnTimeout
-from sessionful.config import Settings
 from sessionful.errors import ConfigurationError, SessionfulError
 from sessionful.keys import MAX_ID_LENGTH
-from sessionful.membership import LocalMembership, Membership
 from sessionful.models import ChatMessage
-from sessionful.server._errors import (
+from sessionful.service.app import AgentService, TurnTimeout
+from sessionful.service.config import Settings
+from sessionful.service.http._errors import (
     AgentFailed,
     ApiError,
     error_body,
@@ -44,8 +43,8 @@ from sessionful.server._errors import (
     install_handlers,
     json_error,
 )
-from sessionful.server._metrics import ServiceMetrics
-from sessionful.server._models import (
+from sessionful.service.http._metrics import ServiceMetrics
+from sessionful.service.http._models import (
     CreateSessionRequest,
     ErrorResponse,
     Health,
@@ -58,10 +57,11 @@ from sessionful.server._models import (
     TurnResponse,
     summary,
 )
+from sessionful.service.membership import LocalMembership, Membership
 
 __all__ = ["OWNER_HEADER", "NODE_HEADER", "create_app", "membership_for", "serve"]
 
-logger = logging.getLogger("sessionful.server")
+logger = logging.getLogger("sessionful.service.http")
 
 T = TypeVar("T")
 
@@ -267,8 +267,9 @@ _CREATED_SESSION = "sessionful.created_session_id"
 
 
 def membership_for(settings: Settings, service: AgentService) -> LocalMembership:
-    """The cluster membership ``settings`` ask for: :class:`~sessionful.membership.Membership`
-    on the service's PostgreSQL store, else this instance alone."""
+    """The cluster membership ``settings`` ask for:
+    :class:`~sessionful.service.membership.Membership` on the service's PostgreSQL store, else
+    this instance alone."""
     cluster = settings.cluster
     port = settings.server.port
     address = cluster.advertise_address or f"{settings.server.host}:{port}"
@@ -295,7 +296,7 @@ def create_app(
 ) -> FastAPI:
     """The HTTP service for ``settings``, as a FastAPI app (an ASGI app for any server).
 
-    Its lifespan starts the :class:`~sessionful.app.AgentService` (stores opened, sweepers
+    Its lifespan starts the :class:`~sessionful.service.app.AgentService` (stores opened, sweepers
     running) and stops it on shutdown: turns in flight finish, every instance is destroyed, the
     stores are flushed and closed. ``plugins`` are extra sessionful plugins (hook observers);
     the service's own Prometheus metrics are always one.

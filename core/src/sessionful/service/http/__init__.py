@@ -2,8 +2,8 @@
 
 ::
 
-    from sessionful.config import load_settings
-    from sessionful.server import serve
+    from sessionful.service.config import load_settings
+    from sessionful.service.http import serve
 
     serve(load_settings("sessionful.toml"))  # until SIGTERM; `sessionful serve` does this
 
@@ -11,7 +11,7 @@ The routes, the auth, the limits and the metrics are described in ``docs/service
 OpenAPI schema is at ``/openapi.json`` of a running server.
 """
 
-from sessionful.server._app import create_app, serve
-from sessionful.server._metrics import ServiceMetrics
+from sessionful.service.http._app import create_app, serve
+from sessionful.service.http._metrics import ServiceMetrics
 
 __all__ = ["ServiceMetrics", "create_app", "serve"]

@@ -1,4 +1,4 @@
-"""``python -m sessionful.server [CONFIG] [--no-access-log]``: run the service.
+"""``python -m sessionful.service.http [CONFIG] [--no-access-log]``: run the service.
 
 The same as ``sessionful serve`` without the command line's extras; the tests and the
 benchmarks start servers this way, so they need nothing but this package.
@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sessionful.config import ConfigFileError, load_settings
 from sessionful.errors import ConfigurationError
-from sessionful.server import serve
+from sessionful.service.config import ConfigFileError, load_settings
+from sessionful.service.http import serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sessionful.server")
+    parser = argparse.ArgumentParser(prog="python -m sessionful.service.http")
     parser.add_argument("config", nargs="?", help="sessionful.toml (default: the usual search)")
     parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
     parser.add_argument("--log-level", default="info")
