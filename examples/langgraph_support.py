@@ -21,6 +21,7 @@ from sessionful import (
     AgentTemplate,
     ChatMessage,
     ExecuteAgentCommand,
+    ExecutionResult,
     SessionManager,
     hookimpl,
 )
@@ -91,9 +92,11 @@ async def main() -> None:
                 print(f"    {message.role}: {shown}")
 
         print("streaming:", end=" ")
-        async for chunk in manager.stream(say("concierge", "guest-1", "Hello, my name is Ada")):
-            print(chunk.content, end="|", flush=True)
-        print()
+        async for item in manager.stream(say("concierge", "guest-1", "Hello, my name is Ada")):
+            if isinstance(item, ExecutionResult):  # the stream ends with the turn's result
+                print(f" ({item.instance_event}, turn {item.stats.turn_count})")
+            else:
+                print(item.content, end="|", flush=True)
 
         for key in manager.list_agents():
             stats = manager.session_stats(key)

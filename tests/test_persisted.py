@@ -37,7 +37,6 @@ from sessionful import (
     SessionKey,
     SessionManager,
 )
-from sessionful import manager as manager_module
 from sessionful.stores import MemoryStore, SessionStore, SQLiteStore
 from sessionful_stub import StubAgent, StubFault
 
@@ -197,8 +196,11 @@ async def test_streamed_turns_are_persisted(managers: Managers, say: Say, backen
         principal=backend.namespace,
         messages=[ChatMessage.user("streamed words")],
     )
-    text = "".join([chunk.content async for chunk in manager.stream(command)])  # to the end
+    items = [item async for item in manager.stream(command)]  # to the end
+    *chunks, last = items
+    text = "".join(chunk.content for chunk in chunks if isinstance(chunk, ChatMessage))
     assert text == "echo #2: streamed words"
+    assert isinstance(last, ExecutionResult) and last.stats.turn_count == 2
     assert await manager.evict(backend.key())
     result = await say(manager, "three")
     assert (result.instance_event, reply(result)) == ("restored", "echo #3: three")
@@ -371,25 +373,22 @@ async def test_end_session_of_a_session_stored_but_not_loaded(
 
 
 class WallClock:
-    """Stands in for the ``time`` module in sessionful.manager: ``time()`` is settable."""
+    """A settable wall clock, injected as the manager's ``wall_clock``."""
 
     def __init__(self, now: float) -> None:
         self.now = now
 
-    def time(self) -> float:
+    def __call__(self) -> float:
         return self.now
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
 
 
 async def test_retention_purges_idle_sessions_in_batches(
-    managers: Managers, say: Say, backend: Backend, monkeypatch: pytest.MonkeyPatch
+    managers: Managers, say: Say, backend: Backend
 ) -> None:
     wall = WallClock(time.time() - 30 * DAY)
-    monkeypatch.setattr(manager_module, "time", wall)
     manager = managers(
-        lifecycle=LifecyclePolicy(sweep_interval=None, retention=DAY, retention_batch=3)
+        lifecycle=LifecyclePolicy(sweep_interval=None, retention=DAY, retention_batch=3),
+        wall_clock=wall,
     )
     old = [backend.key(f"old-{i}") for i in range(7)]
     for i, key in enumerate(old):  # seven sessions, last active a month ago, a minute apart

@@ -569,6 +569,9 @@ class SessionMachine(RuleBasedStateMachine):
             chunks: list[str] = []
             async with aclosing(self.manager.stream(turn.command())) as stream:
                 async for chunk in stream:
+                    if isinstance(chunk, ExecutionResult):
+                        assert "".join(chunks) == chunk.messages[-1].content
+                        continue
                     chunks.append(chunk.content)
                     if len(chunks) == take:
                         break

@@ -15,6 +15,7 @@ from sessionful import (
     ChatMessage,
     ConfigurationError,
     ExecuteAgentCommand,
+    ExecutionResult,
     SessionKey,
     SessionManager,
     UnknownTemplate,
@@ -205,11 +206,14 @@ async def test_stream_chunks_add_up_to_the_turn_and_count_only_when_complete() -
     manager = SessionManager(framework="langgraph", agents=[bot()])
     async with manager:
         await manager.execute(say("s", "My name is Ada"))
-        chunks = [c async for c in manager.stream(say("s", "What is my name?"))]
+        *chunks, result = [c async for c in manager.stream(say("s", "What is my name?"))]
         assert len(chunks) > 1
-        assert "".join(c.content for c in chunks) == "Your name is Ada."
-        stats = manager.session_stats(SessionKey(BOT, "s"))
-        assert stats is not None and stats.turn_count == 2
+        assert "".join(c.content for c in chunks if isinstance(c, ChatMessage)) == (
+            "Your name is Ada."
+        )
+        assert isinstance(result, ExecutionResult)
+        assert result.messages[-1].content == "Your name is Ada."
+        assert result.stats.turn_count == 2
 
         # Abandon a stream after its first chunk: the session is as if it never ran.
         async with contextlib.aclosing(manager.stream(say("s", "My name is Eve"))) as it:
@@ -242,9 +246,12 @@ async def test_a_cancelled_stream_leaves_the_session_usable() -> None:
 async def test_stream_of_a_tool_turn_yields_every_message() -> None:
     manager = SessionManager(framework="langgraph", agents=[bot()])
     async with manager:
-        chunks = [c async for c in manager.stream(say("s", "Where is my order A-7?"))]
+        *chunks, result = [c async for c in manager.stream(say("s", "Where is my order A-7?"))]
+    assert isinstance(result, ExecutionResult)
+    assert [m.role for m in result.messages] == ["assistant", "tool", "assistant"]
     by_index: dict[int, list[ChatMessage]] = {}
     for chunk in chunks:
+        assert isinstance(chunk, ChatMessage)
         by_index.setdefault(chunk.metadata["index"], []).append(chunk)
     roles = [parts[0].role for _, parts in sorted(by_index.items())]
     assert roles == ["assistant", "tool", "assistant"]

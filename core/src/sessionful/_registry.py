@@ -18,7 +18,6 @@ from sessionful.factory import AgentInstance
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import ExpiryIndex, LifecyclePolicy
 from sessionful.models import SessionStats, built
-from sessionful.stores.base import Lease
 
 __all__ = ["RESPONSE_WINDOW", "Entry", "Registry"]
 
@@ -67,8 +66,8 @@ class Entry(Generic[InstanceT]):
         self.rt_next = 0
         self.restored = False
         """Rebuilt from the store rather than created empty."""
-        self.lease: Lease | None = None
-        """The store lease under the ``persisted`` strategy."""
+        self.lease: object | None = None
+        """Opaque here: the persistence collaborator's lease on the session (``persisted``)."""
 
     def record_turn(self, started: float, finished: float, messages: int) -> None:
         elapsed = finished - started

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -104,6 +104,10 @@ class CleanupReport(BaseModel):
         return len(self.expired_idle) + len(self.expired_lifetime)
 
 
+Expiry = Literal["idle", "lifetime"]
+"""Why the index found an entry expired."""
+
+
 class Timed(Protocol):
     """What the index needs of an entry."""
 
@@ -163,15 +167,15 @@ class ExpiryIndex(Generic[E]):
                 return key, entry
         return None
 
-    def expired(self, now: float) -> tuple[list[tuple[SessionKey, E, str]], int]:
+    def expired(self, now: float) -> tuple[list[tuple[SessionKey, E, Expiry]], int]:
         """Expired entries as ``(key, entry, reason)``, and how many expired ones were busy.
 
         Walks only the expired prefix of each order (plus the busy entries inside it); the caller
         discards what it unloads.
         """
-        found: dict[SessionKey, tuple[SessionKey, E, str]] = {}
+        found: dict[SessionKey, tuple[SessionKey, E, Expiry]] = {}
         busy: set[SessionKey] = set()
-        orders = []
+        orders: list[tuple[OrderedDict[SessionKey, E], float, Expiry, bool]] = []
         if self.idle_timeout is not None:
             orders.append((self._lru, now - self.idle_timeout, "idle", False))
         if self._by_birth is not None and self.max_lifetime is not None:

@@ -16,14 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sessionful._persistence import Claim, Persistence, persistence_for
 from sessionful._plugins import Plugins
 from sessionful._registry import Entry, Registry
 from sessionful.errors import (
     AgentCreationFailed,
     CapacityExceeded,
     ConfigurationError,
-    CorruptSessionData,
-    LeaseLost,
     SessionfulError,
     UnknownAgent,
     UnknownFramework,
@@ -34,7 +33,6 @@ from sessionful.factory import (
     AgentFactory,
     AgentInstance,
     Framework,
-    SupportsSnapshot,
     SupportsStream,
 )
 from sessionful.keys import SessionKey
@@ -48,10 +46,10 @@ from sessionful.models import (
     InstanceEvent,
     ManagerStats,
     SessionStats,
+    UnloadReason,
     built,
 )
-from sessionful.stores import DEFAULT_STORE_URL, store_from_url
-from sessionful.stores.base import LoadedSession, SessionRecord, SessionStore, TurnWrite
+from sessionful.stores.base import SessionRecord, SessionStore
 from sessionful.strategies import SessionStrategy
 
 __all__ = ["EndReport", "OverlapPolicy", "SessionManager"]
@@ -62,6 +60,17 @@ OverlapPolicy = Literal["enqueue", "reject"]
 """What a turn does when its session is mid-turn: wait its turn (FIFO), or raise ``SessionBusy``."""
 
 _E = Entry[AgentInstance]
+
+_COUNTER: dict[UnloadReason, str] = {
+    "idle": "expired",
+    "lifetime": "expired",
+    "capacity": "evicted",
+    "evicted": "evicted",
+    "lease-lost": "evicted",
+    "shutdown": "evicted",
+    "ended": "ended",
+}
+"""The ``ManagerStats`` counter each unload reason adds to."""
 
 
 class EndReport(BaseModel):
@@ -91,11 +100,17 @@ class SessionManager:
         strategy: ``"shared"``, ``"per_session"``, a plugin's strategy name, or a strategy object.
         lifecycle: when instances are unloaded; defaults to :class:`LifecyclePolicy()`.
         clock: zero-argument callable returning seconds; all stats timestamps come from it.
+        wall_clock: zero-argument callable returning Unix seconds, for what is stored
+            (``persisted``: activity times, retention); defaults to ``time.time``.
         framework_settings: passed to ``Framework.create_agent_factory``.
         overlap: ``"enqueue"`` (default) queues a session's turns; ``"reject"`` raises
             :class:`~sessionful.SessionBusy` when one is in flight.
         plugins: extra plugin objects (lifecycle hook observers, frameworks, strategies).
         agents: agent definitions to register at once.
+        store: ``persisted`` only: a store URL (``sqlite:///path``, ``postgresql://...``,
+            ``memory://``) or a :class:`~sessionful.stores.SessionStore`; defaults to the
+            embedded SQLite file ``.sessionful/sessions.db``.
+        node_id: who this manager is in store leases; defaults to host, pid and a random part.
 
     Raises:
         UnknownFramework, UnknownStrategy: the name is not registered; the error lists those that
@@ -116,11 +131,13 @@ class SessionManager:
         agents: Iterable[AgentDefinition] = (),
         store: str | SessionStore | None = None,
         node_id: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if overlap not in ("enqueue", "reject"):
             raise ConfigurationError(f"overlap must be 'enqueue' or 'reject', not {overlap!r}")
-        if not callable(clock):
-            raise ConfigurationError(f"clock must be a zero-argument callable, not {clock!r}")
+        for name, given in (("clock", clock), ("wall_clock", wall_clock)):
+            if not callable(given):
+                raise ConfigurationError(f"{name} must be a zero-argument callable, not {given!r}")
         if lifecycle is not None and not isinstance(lifecycle, LifecyclePolicy):
             raise ConfigurationError(f"lifecycle must be a LifecyclePolicy, not {lifecycle!r}")
         self._plugins = Plugins(plugins)
@@ -134,15 +151,24 @@ class SessionManager:
             dict(framework_settings or {})
         )
         self._registry = Registry(self.lifecycle)
-        self.store: SessionStore | None = self._resolve_store(store)
         self.node_id: str = node_id or _default_node_id()
         """Who this manager is in store leases."""
-        self._store_open = False
         self._agents: dict[str, AgentDefinition] = {}
         self._templates = (
             self._plugins.get_templates(self.framework.name)
             if getattr(self.framework, "uses_templates", False)
             else None
+        )
+        self._persistence: Persistence = persistence_for(
+            self.strategy,
+            self.framework,
+            store,
+            self._plugins.get_stores(),
+            node_id=self.node_id,
+            wall_clock=wall_clock,
+            retention=self.lifecycle.retention,
+            retention_batch=self.lifecycle.retention_batch,
+            templates=self._templates,
         )
         self._counts = dict.fromkeys(
             ("created", "reused", "restored", "evicted", "expired", "ended", "failed"), 0
@@ -183,24 +209,12 @@ class SessionManager:
             raise ConfigurationError(f"strategy must be a name or a strategy, not {strategy!r}")
         return found
 
-    def _resolve_store(self, store: str | SessionStore | None) -> SessionStore | None:
-        if not self.strategy.persistent:
-            if store is not None:
-                raise ConfigurationError(
-                    f"store= applies to the persisted strategy, not {self.strategy.name!r}"
-                )
-            return None
-        if self.framework.persistence is None:
-            raise ConfigurationError(
-                f"framework {self.framework.name!r} declares no persistence, so its sessions "
-                f"cannot be persisted; use strategy 'per_session'"
-            )
-        if isinstance(store, SessionStore):
-            return store
-        url = DEFAULT_STORE_URL if store is None else store
-        if not isinstance(url, str):
-            raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
-        return store_from_url(url, self._plugins.get_stores())
+    @property
+    def store(self) -> SessionStore | None:
+        """The session store (``persisted``), or ``None``. For inspection and tests: the
+        manager's own methods (``session_record``, ``list_sessions``, ``history``) are the way
+        to read it."""
+        return self._persistence.store
 
     @property
     def plugins(self) -> Plugins:
@@ -262,14 +276,19 @@ class SessionManager:
             ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
         )
 
-    async def stream(self, command: ExecuteAgentCommand) -> AsyncIterator[ChatMessage]:
-        """Run one turn like :meth:`execute`, yielding its output in chunks as they come.
+    async def stream(
+        self, command: ExecuteAgentCommand
+    ) -> AsyncIterator[ChatMessage | ExecutionResult]:
+        """Run one turn like :meth:`execute`, yielding its output in chunks as they come, and
+        last the turn's :class:`ExecutionResult` (the whole messages, stats, instance event),
+        exactly what ``execute`` would have returned: no caller reassembles chunks or reads
+        stats afterwards (which would race the session's next queued turn).
 
         Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
         belongs to. The turn counts (stats, ``turn_completed``) only when the stream completes; a
         stream that fails or is abandoned leaves the session usable. The session's turn gate is
         held until the generator finishes, so close an abandoned one promptly:
-        ``async with contextlib.aclosing(manager.stream(cmd)) as chunks: ...``.
+        ``async with contextlib.aclosing(manager.stream(cmd)) as items: ...``.
         Instances without ``astream`` yield each whole message as one chunk.
         """
         agent, key = self._target(command.agent_id, command.session_id, command.principal)
@@ -300,6 +319,9 @@ class SessionManager:
             self._on_turn(
                 key=key, messages=produced, duration=duration, stats=stats, instance_event=event
             )
+        yield built(
+            ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
+        )
 
     async def _complete(
         self,
@@ -311,31 +333,18 @@ class SessionManager:
         """Acknowledge a completed turn: persist it (``persisted``), then count it; the entry
         becomes the most recently used."""
         finished = self._clock()
-        if entry.lease is not None:
-            await self._persist(entry, [*received, *produced], finished - started)
-        entry.record_turn(started, finished, len(received) + len(produced))
-        self._registry.index.touch(entry.key)
-        return entry.stats(), finished - started
-
-    async def _persist(self, entry: _E, messages: list[ChatMessage], duration: float) -> None:
-        """Append the turn to the store, fenced by the entry's lease. If the write fails for any
-        reason the instance is ahead of the store, so it is dropped (the next turn restores)."""
-        assert self.store is not None and entry.lease is not None
-        turn = entry.turns + 1
-        every = _snapshot_every(entry.instance, self.framework)
-        snapshot = None
-        if every and turn % every == 0 and isinstance(entry.instance, SupportsSnapshot):
-            snapshot = entry.instance.snapshot()
         try:
-            await self.store.append_turn(
-                entry.lease, TurnWrite(turn, messages, time.time(), duration, snapshot)
-            )
+            await self._persistence.append(entry, [*received, *produced], finished - started)
         except BaseException:
+            # The instance is ahead of the store now, so it goes (the next turn restores).
             self._counts["failed"] += 1
             if not entry.closed:
                 self._detach(entry.key, entry)
                 await self._destroy(entry, "lease-lost")
             raise
+        entry.record_turn(started, finished, len(received) + len(produced))
+        self._registry.index.touch(entry.key)
+        return entry.stats(), finished - started
 
     def _target(
         self, agent_id: str, session_id: str | None, namespace: str | None
@@ -369,14 +378,17 @@ class SessionManager:
                 entry.leave()
                 await self._destroy(entry, expired)
                 continue
-            if entry.lease is not None and not await self._still_ours(entry):
+            if not await self._persistence.still_ours(entry):
+                self._detach(key, entry)
+                entry.leave()
+                await self._destroy(entry, "lease-lost")
                 continue
             self._counts["reused"] += 1
             if self._on_reused.active:
                 self._on_reused(key=key, stats=entry.stats())
             return entry, "reused"
 
-    def _expired(self, entry: _E) -> str | None:
+    def _expired(self, entry: _E) -> Literal["idle", "lifetime"] | None:
         """``"idle"`` or ``"lifetime"`` if ``entry`` is past the policy now, else ``None``."""
         policy = self.lifecycle
         if policy.idle_timeout is None and policy.max_lifetime is None:
@@ -388,34 +400,10 @@ class SessionManager:
             return "lifetime"
         return None
 
-    async def _still_ours(self, entry: _E) -> bool:
-        """Whether no other process has claimed ``entry``'s session (checked before a turn, so a
-        stale instance is reloaded instead of running a turn the store would refuse). If not,
-        the entry is dropped and its gate released."""
-        assert self.store is not None and entry.lease is not None
-        try:
-            await self.store.check(entry.lease)
-        except LeaseLost:
-            logger.info("session %s was claimed elsewhere; reloading it", entry.key)
-            self._detach(entry.key, entry)
-            entry.leave()
-            await self._destroy(entry, "lease-lost")
-            return False
-        except BaseException:
-            entry.leave()
-            raise
-        return True
-
     async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
         await self._make_room(key)
-        lease = loaded = None
-        if self.store is not None:
-            await self._open_store()
-            lease, loaded = await self.store.claim(
-                key, self.node_id, agent.template_id, agent.template_version, time.time()
-            )
-            if loaded is not None:
-                agent = self._as_created(agent, loaded.record)
+        claim: Claim = await self._persistence.claim(key, agent)
+        agent = claim.agent
         template = None
         if self._templates is not None:
             template = self._templates[(agent.template_id, agent.template_version)]
@@ -429,11 +417,15 @@ class SessionManager:
         except Exception as exc:
             self._counts["failed"] += 1
             raise AgentCreationFailed(key, exc) from exc
-        now = self._clock()
-        entry: _E = Entry(key, instance, now)
-        entry.lease = lease
-        if loaded is not None and loaded.record.turn_count:
-            await self._restore(entry, loaded, now)
+        entry: _E = Entry(key, instance, self._clock())
+        try:
+            restored = await self._persistence.attach(entry, claim)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._factory.destroy_agent(instance)
+            self._counts["failed"] += 1
+            raise
+        if restored:
             self._counts["restored"] += 1
             if self._on_restored.active:
                 self._on_restored(key=key, instance=instance, stats=entry.stats())
@@ -442,46 +434,6 @@ class SessionManager:
         if self._on_created.active:
             self._on_created(key=key, instance=instance, stats=entry.stats())
         return entry
-
-    def _as_created(self, agent: AgentDefinition, record: SessionRecord) -> AgentDefinition:
-        """The definition a stored session was created with: it keeps its template version."""
-        stored = (record.template_id, record.template_version)
-        if stored == (agent.template_id, agent.template_version):
-            return agent
-        if self._templates is not None and stored not in self._templates:
-            logger.warning(
-                "session %s was created on template %s@%s, which is no longer registered; "
-                "restoring it on %s@%s",
-                record.key,
-                *stored,
-                agent.template_id,
-                agent.template_version,
-            )
-            return agent
-        return agent.model_copy(
-            update={"template_id": record.template_id, "template_version": record.template_version}
-        )
-
-    async def _restore(self, entry: _E, loaded: LoadedSession, now: float) -> None:
-        record = loaded.record
-        try:
-            if self.framework.persistence == "native":
-                pass  # the framework reloads its own state for this key
-            elif not isinstance(entry.instance, SupportsSnapshot):
-                raise TypeError("the instance has no snapshot()/restore()")
-            else:
-                entry.instance.restore(loaded.snapshot, loaded.messages)
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                await self._factory.destroy_agent(entry.instance)
-            self._counts["failed"] += 1
-            raise CorruptSessionData(entry.key, f"restoring it failed: {exc!r}") from exc
-        entry.restored = True
-        entry.turns = record.turn_count
-        entry.messages = record.message_count
-        entry.rt_sum = record.response_time_sum
-        # The session's age, carried over from wall-clock time into the manager's clock.
-        entry.created_at = now - max(0.0, time.time() - record.created_at)
 
     async def _make_room(self, key: SessionKey) -> None:
         """Evict least-recently-used idle instances until this creation fits in max_active."""
@@ -504,14 +456,10 @@ class SessionManager:
         self._registry.index.discard(key)
         entry.closed = True
 
-    async def _destroy(self, entry: _E, reason: str) -> str | None:
+    async def _destroy(self, entry: _E, reason: UnloadReason) -> str | None:
         """Destroy a detached entry's instance; return the error text if the adapter raised."""
-        counter = "expired" if reason in ("idle", "lifetime") else "evicted"
-        if reason == "ended":
-            counter = "ended"
-        self._counts[counter] += 1
-        if reason not in ("ended", "lease-lost"):
-            await self._save_snapshot(entry)
+        self._counts[_COUNTER[reason]] += 1
+        await self._persistence.unload(entry, reason)
         error = None
         try:
             await self._factory.destroy_agent(entry.instance)
@@ -527,26 +475,7 @@ class SessionManager:
             self._on_evicted(key=entry.key, reason=reason, stats=entry.stats())
         return error
 
-    async def _save_snapshot(self, entry: _E) -> None:
-        """Compact a persisted session as it is unloaded, when turns are not each snapshotted:
-        a restore then replays only what comes after. Best effort: the log already has every
-        acknowledged turn, so a failure here loses nothing."""
-        if (
-            self.store is None
-            or entry.lease is None
-            or not entry.turns
-            or _snapshot_every(entry.instance, self.framework) == 1
-            or not isinstance(entry.instance, SupportsSnapshot)
-        ):
-            return
-        try:
-            await self.store.save_snapshot(entry.lease, entry.turns, entry.instance.snapshot())
-        except LeaseLost:
-            pass  # another process owns the session now; its state is its own
-        except Exception as exc:
-            logger.warning("could not snapshot %s on unload: %r", entry.key, exc)
-
-    async def _unload(self, key: SessionKey, reason: str) -> bool:
+    async def _unload(self, key: SessionKey, reason: UnloadReason) -> bool:
         """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it."""
         await self._registry.wait_created(key)
         entry = self._registry.index.get(key)
@@ -575,12 +504,9 @@ class SessionManager:
         if session_id is not None and key.session_id is None:
             return EndReport(key=key, unloaded=False)
         unloaded = await self._unload(key, "ended")
-        deleted: dict[str, int] = {}
-        if self.store is not None:
-            await self._open_store()
-            deleted = await self.store.delete(key)
-            if any(deleted.values()) and not unloaded:
-                self._counts["ended"] += 1
+        deleted = await self._persistence.delete(key)
+        if any(deleted.values()) and not unloaded:
+            self._counts["ended"] += 1
         report = EndReport(key=key, unloaded=unloaded, deleted=deleted)
         if not unloaded and self._on_ended.active:
             self._on_ended(key=key, stats=None)
@@ -602,18 +528,12 @@ class SessionManager:
         key = _as_key(key)
         if self._registry.index.get(key) is not None or self._registry.is_creating(key):
             return True
-        if self.store is None:
-            return False
-        await self._open_store()
-        return await self.store.get(key) is not None
+        return await self._persistence.record(key) is not None
 
     async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
         """The session's messages, oldest first (``persisted``: from the store's log; other
         strategies keep no log, so this is empty)."""
-        if self.store is None:
-            return []
-        await self._open_store()
-        return await self.store.history(_as_key(key), limit)
+        return await self._persistence.history(_as_key(key), limit)
 
     async def evict(self, key: SessionKey | str) -> bool:
         """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
@@ -638,15 +558,7 @@ class SessionManager:
                 failed[str(key)] = error
         if victims:
             logger.info("cleaned up %d inactive session agents", len(victims))
-        purged: list[SessionKey] = []
-        retention = self.lifecycle.retention
-        if self.store is not None and retention is not None:
-            await self._open_store()
-            purged = await self.store.purge_idle(
-                time.time() - retention, self.lifecycle.retention_batch
-            )
-            if purged:
-                logger.info("retention deleted %d stored sessions", len(purged))
+        purged = await self._persistence.purge()
         return CleanupReport(
             expired_idle=idle,
             expired_lifetime=lifetime,
@@ -679,15 +591,12 @@ class SessionManager:
     def persistent(self) -> bool:
         """Whether sessions outlive their instances in a store (the ``persisted`` strategy, or
         a plugin strategy with ``persistent = True``)."""
-        return self.store is not None
+        return self._persistence.store is not None
 
     async def session_record(self, key: SessionKey | str) -> SessionRecord | None:
         """What the store holds of ``key`` (``persisted``), or ``None``: not stored, or a
         strategy that stores nothing."""
-        if self.store is None:
-            return None
-        await self._open_store()
-        return await self.store.get(_as_key(key))
+        return await self._persistence.record(_as_key(key))
 
     async def list_sessions(
         self,
@@ -699,10 +608,7 @@ class SessionManager:
     ) -> list[SessionRecord]:
         """Stored sessions ordered by key string, ``after`` a key string (keyset paging);
         empty for strategies that store nothing."""
-        if self.store is None:
-            return []
-        await self._open_store()
-        return await self.store.list_sessions(
+        return await self._persistence.list_sessions(
             namespace=namespace, agent_id=agent_id, after=after, limit=limit
         )
 
@@ -710,10 +616,7 @@ class SessionManager:
         """Open the store (if not yet) and read from it once; raises ``StoreError`` (or the
         driver's ``OSError``) when it cannot answer. A no-op without a store. For readiness
         probes."""
-        if self.store is None:
-            return
-        await self._open_store()
-        await self.store.get(SessionKey("readiness-probe", "readiness-probe"))
+        await self._persistence.check()
 
     @property
     def store_dsn(self) -> str | None:
@@ -741,13 +644,8 @@ class SessionManager:
 
     # -- running ------------------------------------------------------------------------------
 
-    async def _open_store(self) -> None:
-        if not self._store_open and self.store is not None:
-            await self.store.open()
-            self._store_open = True
-
     async def __aenter__(self) -> SessionManager:
-        await self._open_store()
+        await self._persistence.open()
         interval = self.lifecycle.sweep_interval
         if interval is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(interval))
@@ -787,9 +685,7 @@ class SessionManager:
             await self._registry.wait_all_created()
             for key in list(self._registry.index.keys()):
                 await self._unload(key, "shutdown")
-        if self._store_open and self.store is not None:
-            self._store_open = False
-            await self.store.aclose()
+        await self._persistence.aclose()
 
 
 async def _chunks(
@@ -807,12 +703,6 @@ async def _chunks(
         return
     for index, message in enumerate(await instance.ainvoke(messages)):
         yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
-
-
-def _snapshot_every(instance: AgentInstance, framework: Framework) -> int:
-    """The framework's ``snapshot_every``, unless the instance says otherwise for itself."""
-    every = getattr(instance, "snapshot_every", framework.snapshot_every)
-    return every if isinstance(every, int) else framework.snapshot_every
 
 
 def _default_node_id() -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "ManagerStats",
     "Role",
     "SessionStats",
+    "UnloadReason",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,6 +50,12 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 InstanceEvent = Literal["created", "reused", "restored"]
 """How a turn found its instance: made now, found live, or rebuilt from persisted state."""
+
+
+UnloadReason = Literal["idle", "lifetime", "capacity", "evicted", "ended", "shutdown", "lease-lost"]
+"""Why an instance was unloaded: idle past ``idle_timeout``, older than ``max_lifetime``, least
+recently used at ``max_active``, ``evict()`` called, its session ended, the manager closing, or
+another process took the session over. Only ``ended`` means the session is gone."""
 
 
 class ChatMessage(BaseModel):

@@ -115,7 +115,11 @@ class _Demo:
                 session_id="session-ada",
                 messages=[ChatMessage.user("What is my name?")],
             )
-            chunks = [chunk.content async for chunk in manager.stream(command)]
+            chunks = [
+                item.content
+                async for item in manager.stream(command)
+                if isinstance(item, ChatMessage)  # the last item is the turn's result
+            ]
             say("  chunks: " + " | ".join(chunks))
             compiles = getattr(manager._factory, "compiles", "?")
             say(f"\n  graphs compiled: {compiles} for 2 sessions")

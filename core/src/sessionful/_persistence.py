@@ -1,0 +1,307 @@
+"""Persistence as one collaborator: what the ``persisted`` strategy adds to a turn's path.
+
+The manager calls the same fixed points whatever the strategy: ``claim`` before an instance is
+created, ``attach`` once it is, ``still_ours`` before a live instance is reused, ``append`` when a
+turn completes, ``unload`` when an instance goes, ``delete`` when a session ends, ``purge`` at a
+sweep. :class:`InMemory` answers them with nothing (``shared``, ``per_session``: a session lives
+only in its instance); :class:`Stored` keeps the session in a :class:`SessionStore`, every write
+fenced by the session's lease. So the manager's turn path has no persistence branches, and this is
+the only module besides the manager that touches a store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from sessionful._registry import Entry
+from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost
+from sessionful.factory import AgentInstance, Framework, SupportsSnapshot
+from sessionful.keys import SessionKey
+from sessionful.models import AgentDefinition, ChatMessage, UnloadReason
+from sessionful.stores import DEFAULT_STORE_URL, store_from_url
+from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionStore, TurnWrite
+from sessionful.strategies import SessionStrategy
+from sessionful.templates import AgentTemplate
+
+__all__ = ["Claim", "InMemory", "Persistence", "Stored", "persistence_for"]
+
+logger = logging.getLogger("sessionful")
+
+_E = Entry[AgentInstance]
+
+
+class Claim(NamedTuple):
+    """What ``claim`` hands back: the definition to build the instance from (a stored session
+    keeps the template version it was created with), and the lease and state to attach."""
+
+    agent: AgentDefinition
+    lease: Lease | None = None
+    loaded: LoadedSession | None = None
+
+
+class Persistence:
+    """The fixed points of a turn's path that persistence hooks into. This base keeps nothing:
+    it is the collaborator of the strategies whose sessions live only in their instances."""
+
+    store: SessionStore | None = None
+    """The store, or ``None`` when nothing is persisted."""
+
+    async def open(self) -> None:
+        """Make the store ready (idempotent)."""
+
+    async def aclose(self) -> None:
+        """Flush and release the store."""
+
+    async def claim(self, key: SessionKey, agent: AgentDefinition) -> Claim:
+        """Take ``key``'s session before its instance is created."""
+        return Claim(agent)
+
+    async def attach(self, entry: _E, claim: Claim) -> bool:
+        """Bind a new entry to its claim; rebuild its instance from stored state. Returns whether
+        it was restored. Raises ``CorruptSessionData`` when the stored state does not restore."""
+        return False
+
+    async def still_ours(self, entry: _E) -> bool:
+        """Whether ``entry`` may run a turn: no other process has claimed its session since."""
+        return True
+
+    async def append(self, entry: _E, messages: Sequence[ChatMessage], duration: float) -> None:
+        """Store a completed turn before it is acknowledged. Raises ``LeaseLost`` (and stores
+        nothing) when another process owns the session now."""
+
+    async def unload(self, entry: _E, reason: UnloadReason) -> None:
+        """An instance is going: compact its session if that helps the next restore."""
+
+    async def delete(self, key: SessionKey) -> dict[str, int]:
+        """Delete what is stored of ``key``; counts by kind."""
+        return {}
+
+    async def purge(self) -> list[SessionKey]:
+        """Delete stored sessions past retention, one batch."""
+        return []
+
+    async def record(self, key: SessionKey) -> SessionRecord | None:
+        """What is stored of ``key``, or ``None``."""
+        return None
+
+    async def history(self, key: SessionKey, limit: int | None) -> list[ChatMessage]:
+        """The logged messages of ``key``, oldest first."""
+        return []
+
+    async def list_sessions(
+        self, *, namespace: str | None, agent_id: str | None, after: str | None, limit: int
+    ) -> list[SessionRecord]:
+        """Stored records ordered by key string, after ``after``."""
+        return []
+
+    async def check(self) -> None:
+        """Read from the store once; raises when it cannot answer."""
+
+
+InMemory = Persistence
+"""The collaborator of ``shared`` and ``per_session``: nothing is stored."""
+
+
+class Stored(Persistence):
+    """Sessions kept in ``store``: claimed with a lease, restored, appended to, fenced."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        framework: Framework,
+        node_id: str,
+        wall_clock: Callable[[], float],
+        retention: float | None,
+        retention_batch: int,
+        templates: Mapping[tuple[str, str], AgentTemplate] | None,
+    ) -> None:
+        self.store = store
+        self._store = store
+        self._framework = framework
+        self._node_id = node_id
+        self._wall = wall_clock
+        self._retention = retention
+        self._retention_batch = retention_batch
+        self._templates = templates
+        self._open = False
+
+    async def open(self) -> None:
+        if not self._open:
+            await self._store.open()
+            self._open = True
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            await self._store.aclose()
+
+    async def claim(self, key: SessionKey, agent: AgentDefinition) -> Claim:
+        await self.open()
+        lease, loaded = await self._store.claim(
+            key, self._node_id, agent.template_id, agent.template_version, self._wall()
+        )
+        if loaded is not None:
+            agent = self._as_created(agent, loaded.record)
+        return Claim(agent, lease, loaded)
+
+    def _as_created(self, agent: AgentDefinition, record: SessionRecord) -> AgentDefinition:
+        """The definition a stored session was created with: it keeps its template version."""
+        stored = (record.template_id, record.template_version)
+        if stored == (agent.template_id, agent.template_version):
+            return agent
+        if self._templates is not None and stored not in self._templates:
+            logger.warning(
+                "session %s was created on template %s@%s, which is no longer registered; "
+                "restoring it on %s@%s",
+                record.key,
+                *stored,
+                agent.template_id,
+                agent.template_version,
+            )
+            return agent
+        return agent.model_copy(
+            update={"template_id": record.template_id, "template_version": record.template_version}
+        )
+
+    async def attach(self, entry: _E, claim: Claim) -> bool:
+        entry.lease = claim.lease
+        loaded = claim.loaded
+        if loaded is None or not loaded.record.turn_count:
+            return False
+        record = loaded.record
+        try:
+            if self._framework.persistence == "native":
+                pass  # the framework reloads its own state for this key
+            elif not isinstance(entry.instance, SupportsSnapshot):
+                raise TypeError("the instance has no snapshot()/restore()")
+            else:
+                entry.instance.restore(loaded.snapshot, loaded.messages)
+        except Exception as exc:
+            raise CorruptSessionData(entry.key, f"restoring it failed: {exc!r}") from exc
+        entry.restored = True
+        entry.turns = record.turn_count
+        entry.messages = record.message_count
+        entry.rt_sum = record.response_time_sum
+        # The session's age, carried over from wall-clock time into the manager's clock.
+        entry.created_at = entry.created_at - max(0.0, self._wall() - record.created_at)
+        return True
+
+    async def still_ours(self, entry: _E) -> bool:
+        try:
+            await self._store.check(_lease(entry))
+        except LeaseLost:
+            logger.info("session %s was claimed elsewhere; reloading it", entry.key)
+            return False
+        return True
+
+    async def append(self, entry: _E, messages: Sequence[ChatMessage], duration: float) -> None:
+        turn = entry.turns + 1
+        instance = entry.instance
+        every = _snapshot_every(instance, self._framework)
+        snapshot = None
+        if every and turn % every == 0 and isinstance(instance, SupportsSnapshot):
+            snapshot = instance.snapshot()
+        await self._store.append_turn(
+            _lease(entry), TurnWrite(turn, messages, self._wall(), duration, snapshot)
+        )
+
+    async def unload(self, entry: _E, reason: UnloadReason) -> None:
+        """Compact a persisted session as it is unloaded, when turns are not each snapshotted:
+        a restore then replays only what comes after. Best effort: the log already has every
+        acknowledged turn, so a failure here loses nothing."""
+        if (
+            reason in ("ended", "lease-lost")
+            or entry.lease is None
+            or not entry.turns
+            or _snapshot_every(entry.instance, self._framework) == 1
+            or not isinstance(entry.instance, SupportsSnapshot)
+        ):
+            return
+        try:
+            await self._store.save_snapshot(_lease(entry), entry.turns, entry.instance.snapshot())
+        except LeaseLost:
+            pass  # another process owns the session now; its state is its own
+        except Exception as exc:
+            logger.warning("could not snapshot %s on unload: %r", entry.key, exc)
+
+    async def delete(self, key: SessionKey) -> dict[str, int]:
+        await self.open()
+        return await self._store.delete(key)
+
+    async def purge(self) -> list[SessionKey]:
+        if self._retention is None:
+            return []
+        await self.open()
+        purged = await self._store.purge_idle(self._wall() - self._retention, self._retention_batch)
+        if purged:
+            logger.info("retention deleted %d stored sessions", len(purged))
+        return purged
+
+    async def record(self, key: SessionKey) -> SessionRecord | None:
+        await self.open()
+        return await self._store.get(key)
+
+    async def history(self, key: SessionKey, limit: int | None) -> list[ChatMessage]:
+        await self.open()
+        return await self._store.history(key, limit)
+
+    async def list_sessions(
+        self, *, namespace: str | None, agent_id: str | None, after: str | None, limit: int
+    ) -> list[SessionRecord]:
+        await self.open()
+        return await self._store.list_sessions(
+            namespace=namespace, agent_id=agent_id, after=after, limit=limit
+        )
+
+    async def check(self) -> None:
+        await self.open()
+        await self._store.get(SessionKey("readiness-probe", "readiness-probe"))
+
+
+def persistence_for(
+    strategy: SessionStrategy,
+    framework: Framework,
+    store: str | SessionStore | None,
+    stores: Mapping[str, type[SessionStore]],
+    **options: Any,
+) -> Persistence:
+    """The collaborator a strategy needs: :class:`Stored` on ``store`` (a URL, a store, or the
+    default SQLite file) for a persistent strategy, else :class:`InMemory`.
+
+    Raises:
+        ConfigurationError: ``store`` given to a strategy that stores nothing, or a framework that
+            declares no persistence under a persistent strategy.
+        UnknownStore: the URL's scheme names no registered store.
+    """
+    if not strategy.persistent:
+        if store is not None:
+            raise ConfigurationError(
+                f"store= applies to the persisted strategy, not {strategy.name!r}"
+            )
+        return InMemory()
+    if framework.persistence is None:
+        raise ConfigurationError(
+            f"framework {framework.name!r} declares no persistence, so its sessions "
+            f"cannot be persisted; use strategy 'per_session'"
+        )
+    if not isinstance(store, SessionStore):
+        url = DEFAULT_STORE_URL if store is None else store
+        if not isinstance(url, str):
+            raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
+        store = store_from_url(url, stores)
+    return Stored(store, framework=framework, **options)
+
+
+def _lease(entry: _E) -> Lease:
+    lease = entry.lease
+    assert isinstance(lease, Lease), "a persisted entry always carries its lease"
+    return lease
+
+
+def _snapshot_every(instance: AgentInstance, framework: Framework) -> int:
+    """The framework's ``snapshot_every``, unless the instance says otherwise for itself."""
+    every = getattr(instance, "snapshot_every", framework.snapshot_every)
+    return every if isinstance(every, int) else framework.snapshot_every
