@@ -8,10 +8,11 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
+export NO_MKDOCS_2_WARNING := 1
 
 SOURCES := core/src adapters/stub/src adapters/langgraph/src
 
-.PHONY: setup demo tour test lint typecheck pytest bench soak docs clean
+.PHONY: setup demo tour test lint typecheck pytest bench soak docs dist clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -50,10 +51,18 @@ bench: setup
 soak: setup
 	SESSIONFUL_SOAK=1 bash scripts/with-postgres.sh $(VENV)/bin/pytest -q -m slow
 
+# Regenerates the generated reference pages, then builds the site into site/ (offline, strict:
+# a broken link or a missing reference fails).
 docs: setup
 	$(PY) scripts/gen_hook_reference.py
 	$(PY) scripts/gen_cli_reference.py
 	$(PY) scripts/gen_config_reference.py
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+# Every member's sdist and wheel (each wheel built from its sdist), into dist/.
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --all-packages --out-dir dist
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache dist site
