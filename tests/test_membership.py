@@ -20,8 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sessionful import ConfigurationError
 from sessionful.service.affinity import owner_of
 from sessionful.service.config import ClusterConfig, Settings
-from sessionful.service.http import create_app
-from sessionful.service.http._app import NODE_HEADER, OWNER_HEADER, membership_for
+from sessionful.service.http import NODE_HEADER, OWNER_HEADER, create_app, membership_for
 from sessionful.service.membership import NODES_TABLE, LocalMembership, Membership
 
 KEY = "alice-key-0123456789abcdef"

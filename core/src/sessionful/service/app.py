@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict
 
+from sessionful._plugins import Plugins
 from sessionful.errors import ConfigurationError, SessionError, UnknownAgent
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import CleanupReport
@@ -30,6 +31,7 @@ from sessionful.models import (
     SessionStats,
 )
 from sessionful.service.config import AgentConfig, Settings
+from sessionful.service.turns import TurnItem, execute_turn, stream_turn
 from sessionful.stores.base import SessionRecord
 
 __all__ = [
@@ -38,7 +40,6 @@ __all__ = [
     "SessionNotFound",
     "SessionPage",
     "SessionView",
-    "TurnTimeout",
     "new_session_id",
 ]
 
@@ -63,10 +64,6 @@ class LimitExceeded(SessionError):
     def __init__(self, limit: str, message: str) -> None:
         super().__init__(None, message)
         self.limit = limit
-
-
-class TurnTimeout(SessionError, TimeoutError):
-    """A turn took longer than ``limits.turn_timeout``; it was cancelled and not acknowledged."""
 
 
 class SessionView(BaseModel):
@@ -108,6 +105,7 @@ class AgentService:
         self.agents: dict[str, AgentConfig] = {agent.id: agent for agent in settings.agents}
         frameworks = sorted({agent.framework for agent in settings.agents})
         extra = list(plugins)
+        store = settings.store if _persistent(settings.strategy, extra) else None
         self.managers: dict[str, SessionManager] = {}
         for framework in frameworks:
             self.managers[framework] = SessionManager(
@@ -118,7 +116,7 @@ class AgentService:
                 framework_settings=settings.framework_settings.get(framework, {}),
                 overlap=settings.overlap,
                 plugins=extra,
-                store=settings.store if _persists(settings.strategy) else None,
+                store=store,
                 agents=[a.definition() for a in settings.agents if a.framework == framework],
             )
         self._stack: AsyncExitStack | None = None
@@ -182,13 +180,16 @@ class AgentService:
         """The manager of an existing session of this principal; raises ``SessionNotFound``
         (also for another principal's session: the two are indistinguishable)."""
         manager = self.manager_for(agent_id)
-        try:
-            key = SessionKey(agent_id, session_id, principal)
-        except ConfigurationError:
-            raise SessionNotFound(agent_id, session_id) from None
-        if not await manager.session_exists(key):
+        if not await manager.session_exists(self._key(manager, principal, agent_id, session_id)):
             raise SessionNotFound(agent_id, session_id)
         return manager
+
+    @staticmethod
+    def _key(manager: SessionManager, principal: str, agent_id: str, session_id: str) -> SessionKey:
+        try:
+            return manager.key_for(agent_id, session_id, principal)
+        except ConfigurationError:  # ids that cannot name a session name none of this principal
+            raise SessionNotFound(agent_id, session_id) from None
 
     def _command(
         self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
@@ -213,40 +214,36 @@ class AgentService:
     async def execute(
         self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
     ) -> ExecutionResult:
-        """Run one turn on an existing session of this principal."""
+        """Run one turn on an existing session of this principal, within ``turn_timeout``
+        (``TurnTimeout``)."""
         command = self._command(principal, agent_id, session_id, messages)
         manager = await self.require_session(principal, agent_id, session_id)
-        try:
-            return await asyncio.wait_for(
-                manager.execute(command), self.settings.limits.turn_timeout
-            )
-        except asyncio.TimeoutError:
-            raise TurnTimeout(
-                None, f"the turn took longer than {self.settings.limits.turn_timeout} s"
-            ) from None
+        return await execute_turn(manager, command, self.settings.limits.turn_timeout)
 
     async def stream(
         self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
-    ) -> AsyncIterator[ChatMessage]:
-        """Run one turn, yielding chunks; the same checks as :meth:`execute`."""
+    ) -> AsyncGenerator[TurnItem, None]:
+        """Run one turn like :meth:`execute`, yielding its ``ChatMessage`` chunks as they come,
+        then its ``ExecutionResult``, last (see :func:`~sessionful.service.turns.stream_turn`)."""
         command = self._command(principal, agent_id, session_id, messages)
         manager = await self.require_session(principal, agent_id, session_id)
-        async for chunk in manager.stream(command):
-            yield chunk
+        stream = stream_turn(manager, command, self.settings.limits.turn_timeout)
+        try:
+            async for item in stream:
+                yield item
+        finally:
+            await stream.aclose()
 
     async def get_session(self, principal: str, agent_id: str, session_id: str) -> SessionView:
         """A session's stats and history."""
         manager = await self.require_session(principal, agent_id, session_id)
-        key = SessionKey(agent_id, session_id, principal)
-        record = None
-        if manager.store is not None:
-            record = await manager.store.get(key)
+        key = self._key(manager, principal, agent_id, session_id)
         return SessionView(
             agent_id=agent_id,
             session_id=session_id,
             loaded=manager.get_agent(key) is not None,
             stats=manager.session_stats(key),
-            record=record,
+            record=await manager.session_record(key),
             history=await manager.history(key),
         )
 
@@ -263,11 +260,10 @@ class AgentService:
         # Managers of several frameworks may share one store: count each session once.
         unique: dict[str, SessionRecord] = {}
         for manager in self.managers.values():
-            if manager.store is not None:
-                for record in await manager.store.list_sessions(
-                    namespace=principal, after=after, limit=limit + 1
-                ):
-                    unique[str(record.key)] = record
+            for record in await manager.list_sessions(
+                namespace=principal, after=after, limit=limit + 1
+            ):
+                unique[str(record.key)] = record
         found = sorted(unique.values(), key=lambda record: str(record.key))
         page = found[:limit]
         more = len(found) > limit
@@ -276,8 +272,8 @@ class AgentService:
     async def _count(self, principal: str, limit: int) -> int:
         keys: set[str] = set()  # managers may share one store: count each session once
         for manager in self.managers.values():
-            if manager.store is not None:
-                records = await manager.store.list_sessions(namespace=principal, limit=limit)
+            if manager.persistent:
+                records = await manager.list_sessions(namespace=principal, limit=limit)
                 keys.update(str(record.key) for record in records)
             else:
                 keys.update(str(key) for key in manager.list_agents() if key.namespace == principal)
@@ -292,5 +288,8 @@ class AgentService:
         return {name: manager.stats() for name, manager in self.managers.items()}
 
 
-def _persists(strategy: str) -> bool:
-    return strategy == "persisted"
+def _persistent(strategy: str, plugins: Sequence[object]) -> bool:
+    """Whether the configured strategy keeps sessions in a store (``strategy.persistent``), so
+    its managers get the configured store. An unknown name is the manager's to report."""
+    found = Plugins(plugins).get_strategies().get(strategy)
+    return found is not None and found.persistent

@@ -11,7 +11,10 @@ The routes, the auth, the limits and the metrics are described in ``docs/service
 OpenAPI schema is at ``/openapi.json`` of a running server.
 """
 
-from sessionful.service.http._app import create_app, serve
+from sessionful.service.http._app import create_app
+from sessionful.service.http._membership import membership_for
 from sessionful.service.http._metrics import ServiceMetrics
+from sessionful.service.http._middleware import NODE_HEADER, OWNER_HEADER
+from sessionful.service.http._runner import serve
 
-__all__ = ["ServiceMetrics", "create_app", "serve"]
+__all__ = ["NODE_HEADER", "OWNER_HEADER", "ServiceMetrics", "create_app", "membership_for", "serve"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,11 +29,13 @@ from sessionful.errors import (
     StoreError,
     UnknownAgent,
 )
-from sessionful.service.app import LimitExceeded, SessionNotFound, TurnTimeout
+from sessionful.service.app import LimitExceeded, SessionNotFound
+from sessionful.service.turns import TurnTimeout
 
 __all__ = [
     "ApiError",
     "AgentFailed",
+    "agent_call",
     "error_body",
     "error_for",
     "install_handlers",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sessionful.service.http")
+
+T = TypeVar("T")
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
@@ -226,3 +230,15 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SessionfulError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+
+async def agent_call(call: Awaitable[T], what: str) -> T:
+    """Await a service call; an exception that is not sessionful' own came from the agent
+    (its framework, model or tools): log it and answer 502 rather than 500."""
+    try:
+        return await call
+    except (SessionfulError, ApiError):
+        raise
+    except Exception as exc:
+        logger.exception("the agent failed in %s", what)
+        raise AgentFailed(f"the agent failed in {what}: {exc!r}") from exc

@@ -1,0 +1,171 @@
+"""The two ASGI middlewares around the routes: the edge (request metrics, the body limit, the
+last-resort 500) and affinity (who owns the session a request is about)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sessionful.service.http._errors import json_error
+from sessionful.service.http._metrics import ServiceMetrics
+from sessionful.service.membership import LocalMembership
+
+__all__ = [
+    "CREATED_SESSION",
+    "NODE_HEADER",
+    "OWNER_HEADER",
+    "AffinityMiddleware",
+    "EdgeMiddleware",
+]
+
+logger = logging.getLogger("sessionful.service.http")
+
+OWNER_HEADER = "X-Sessionful-Owner"
+"""Response header: the ``advertise_address`` of the session's owner."""
+NODE_HEADER = "X-Sessionful-Node"
+"""Response header: the ``node_id`` of the instance that answered."""
+CREATED_SESSION = "sessionful.created_session_id"
+"""Request-state key under which session creation leaves the new id for the affinity middleware."""
+
+
+# -- affinity: who owns the session a request is about ---------------------------------------
+
+
+class AffinityMiddleware:
+    """Pure ASGI middleware: for a request about a session (a ``session_id`` in the path, or a
+    session just created), count an affinity hit or miss when it succeeds and, with ``header``,
+    name the owner's address and this node in the response headers. It only observes: the
+    request is served here whoever owns the session."""
+
+    def __init__(
+        self, app: ASGIApp, *, membership: LocalMembership, metrics: ServiceMetrics, header: bool
+    ) -> None:
+        self.app = app
+        self.membership = membership
+        self.metrics = metrics
+        self.header = header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = self._mark(scope, message)
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+    def _mark(self, scope: Scope, message: Message) -> Message:
+        params = scope.get("path_params") or {}
+        session_id = params.get("session_id")
+        routed = isinstance(session_id, str) and bool(session_id)
+        if not routed:  # a session just created: name its owner, count nothing
+            session_id = (scope.get("state") or {}).get(CREATED_SESSION)
+        if not isinstance(session_id, str):
+            return message
+        membership = self.membership
+        owner = membership.owner(session_id)
+        if routed and message["status"] < 400:
+            if owner == membership.node_id:
+                self.metrics.affinity_hits.inc()
+            else:
+                self.metrics.affinity_misses.inc()
+        if not self.header:
+            return message
+        headers = list(message.get("headers", ()))
+        headers.append((OWNER_HEADER.lower().encode(), membership.address_of(owner).encode()))
+        headers.append((NODE_HEADER.lower().encode(), membership.node_id.encode()))
+        return {**message, "headers": headers}
+
+
+# -- the edge: request metrics, the body limit, and the last-resort 500 --------------------------
+
+
+class EdgeMiddleware:
+    """Pure ASGI middleware around the routes.
+
+    * bodies over ``max_body`` bytes get 413, by ``Content-Length`` or by counting the bytes;
+    * every response is counted in ``sessionful_http_requests_total``;
+    * an exception that escapes everything else is a bug: logged with its traceback and
+      answered 500 (``internal_error``).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            replay = await self._read_body(scope, receive)
+            if replay is None:
+                await self._too_large(scope, receive, send_counted)
+            else:
+                await self.app(scope, replay, send_counted)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if status == 0:
+                response = json_error(500, "internal_error", "internal server error")
+                await response(scope, receive, send_counted)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """A ``receive`` that replays the whole body, or ``None`` if it is over the limit."""
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body:
+                        return None
+                except ValueError:
+                    pass  # the HTTP server refuses these before we see them
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # a disconnect: nobody to answer
+                chunks = []
+                break
+            body: bytes = message.get("body", b"")
+            total += len(body)
+            if total > self.max_body:
+                return None
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        return replay
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = json_error(
+            413,
+            "body_too_large",
+            f"the request body is over {self.max_body} bytes",
+            limit="max_body_bytes",
+        )
+        await response(scope, receive, send)
