@@ -18,7 +18,7 @@ def _nodes(n: int) -> list[str]:
 
 
 def _modulo(key: SessionKey, n: int) -> int:
-    # The seed's sketch, with a stable hash so the figure does not change between runs.
+    # The original design's sketch, with a stable hash so the figure does not change between runs.
     return score("", key) % n
 
 
@@ -51,8 +51,8 @@ def remap(ctx: Context) -> str:
             f"{KEYS:,} session keys over n nodes. **Spread**: the largest node's distance from the"
             " mean load (target: within 10%). **Node added / removed**: the share of all"
             " sessions whose owner changes, for `sessionful.service.affinity.owner_of` (rendezvous)"
-            " and for the seed's `hash(session_id) % n`; the ideal is the share the new node"
-            " takes over, 1/(n+1), or the share the leaving node held, 1/n.",
+            " and for the original design's `hash(session_id) % n`; the ideal is the share the new"
+            " node takes over, 1/(n+1), or the share the leaving node held, 1/n.",
             "",
             "| n | spread (rendezvous) | node added: rendezvous | ideal | `hash % n` "
             "| node removed: rendezvous | ideal | `hash % n` |",

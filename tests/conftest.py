@@ -195,7 +195,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def bot() -> AgentDefinition:
-    """The seed's agent."""
+    """The original design's agent."""
     return AgentDefinition(
         id=BOT, name="Customer service", template_id="echo", template_version="1"
     )

@@ -86,7 +86,7 @@ def test_removing_a_node_moves_only_its_keys_to_their_next_choice(n: int) -> Non
 
 
 def test_hash_mod_n_would_move_almost_everything() -> None:
-    """The seed's sketch, for contrast: growing 4 -> 5 nodes remaps about 4/5 of the keys."""
+    """The original design's sketch, for contrast: growing 4 -> 5 nodes remaps about 4/5 of keys."""
 
     def mod(key: SessionKey, n: int) -> int:
         return score("", key) % n

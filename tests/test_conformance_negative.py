@@ -100,7 +100,7 @@ class SharedStateFactory(TinyFactory):
 
 
 class ActiveAgentsFactory(TinyFactory):
-    """The seed's bug: an ``active_agents`` map that destroy never empties."""
+    """The original design's bug: an ``active_agents`` map that destroy never empties."""
 
     def __init__(self) -> None:
         self.active_agents: dict[str, AgentInstance] = {}

@@ -56,7 +56,7 @@ def reply(result: Any) -> str:
 # -- reuse, isolation, sharing ------------------------------------------------------------------
 
 
-async def test_seed_contract(make_manager: Make, cmd: Cmd) -> None:
+async def test_original_design_contract(make_manager: Make, cmd: Cmd) -> None:
     manager = make_manager()
     first = await manager.execute(cmd("Hello", "session-abc-123"))
     assert first.instance_event == "created"

@@ -93,7 +93,7 @@ def test_all_is_pinned() -> None:
     assert len(set(sessionful.__all__)) == len(sessionful.__all__)
 
 
-def test_the_seed_contract_is_exported() -> None:
+def test_the_original_design_contract_is_exported() -> None:
     assert set(CONTRACT) <= set(sessionful.__all__)
 
 

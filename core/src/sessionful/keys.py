@@ -1,7 +1,7 @@
 """Session keys: the one name of one agent instance.
 
 A key is ``agent_id``, an optional ``session_id`` and an optional ``namespace`` (the tenant or
-principal that owns the session). Its string form is the seed's readable one::
+principal that owns the session). Its string form is the original design's readable one::
 
     customer-service-bot#session-abc-123          agent + session
     customer-service-bot                          agent only (the shared strategy)

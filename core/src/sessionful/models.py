@@ -98,10 +98,10 @@ class ChatMessage(BaseModel):
         """A tool's result."""
         return cls(role="tool", content=content, name=name, **extra)
 
-    # The seed's spelling, kept so its examples run unchanged.
+    # The original design's spelling, kept so its examples run unchanged.
     @classmethod
     def create_user_message(cls, content: str) -> ChatMessage:
-        """Alias of :meth:`user`, the seed design's name."""
+        """Alias of :meth:`user`, the original design's name."""
         return cls.user(content)
 
 
@@ -134,7 +134,7 @@ class AgentCreateRequest(BaseModel):
 
     ``id`` is the session key's string form (``customer-service-bot#session-abc-123``);
     ``metadata`` is the definition's metadata plus ``session_id``, ``base_agent_id`` and
-    ``created_for_session``, as in the seed design. ``template`` is the registered template
+    ``created_for_session``, as in the original design. ``template`` is the registered template
     when the framework ``uses_templates``.
     """
 
@@ -176,7 +176,7 @@ class AgentCreateRequest(BaseModel):
 class ExecuteAgentCommand(BaseModel):
     """One turn: new messages for ``agent_id`` in ``session_id``.
 
-    ``session_id=None`` runs on the agent-level instance, as the seed's fallback does.
+    ``session_id=None`` runs on the agent-level instance, as the original design's fallback does.
     ``principal`` namespaces the session, so two principals' equal session ids never meet.
     """
 

@@ -61,8 +61,8 @@ def _check_json(value: Any, depth: int = 0) -> None:
 
 
 class TurnRequest(_Model):
-    """One turn: the new messages (the seed's ``ExecuteAgentCommand`` without its ids, which are
-    in the path, and without its principal, which is the caller's)."""
+    """One turn: the new messages (the original design's ``ExecuteAgentCommand`` without its ids,
+    which are in the path, and without its principal, which is the caller's)."""
 
     model_config = ConfigDict(
         extra="forbid",
