@@ -55,6 +55,7 @@ from sessionful.errors import (
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
+from sessionful.stores._codec import LOADED, RECORD, loaded, record
 from sessionful.stores.base import (
     SCHEMA_VERSION,
     Lease,
@@ -63,7 +64,6 @@ from sessionful.stores.base import (
     SessionStore,
     TurnWrite,
     decode_message,
-    decode_snapshot,
     encode_message,
     encode_snapshot,
     finite,
@@ -120,11 +120,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 """Schema version -> the statements that bring the previous version to it."""
 
-_RECORD = (
-    "key, template_id, template_version, created_at, last_activity, turn_count, message_count, "
-    "response_time_sum, epoch, owner"
-)
-
 _CLAIM = (
     "INSERT INTO sessionful AS s (key, namespace, agent_id, session_id, template_id, "
     "template_version, created_at, last_activity, epoch, owner) "
@@ -132,7 +127,7 @@ _CLAIM = (
     "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner, "
     # A claim is activity: retention must not purge a session while it is being restored.
     "last_activity = GREATEST(s.last_activity, EXCLUDED.last_activity) "
-    f"RETURNING {_RECORD}, snapshot, snapshot_turn"
+    f"RETURNING {LOADED}"
 )
 # Run after _CLAIM in its transaction: the row is locked, so no turn can land in between.
 _LOG_AFTER_SNAPSHOT = (
@@ -176,21 +171,6 @@ def _modules() -> tuple[ModuleType, ModuleType]:
             f"the postgres store needs psycopg 3 and psycopg-pool: {INSTALL_HINT} ({exc})"
         ) from exc
     return psycopg, psycopg_pool
-
-
-def _record(row: tuple[Any, ...]) -> SessionRecord:
-    return SessionRecord(
-        key=SessionKey.parse(row[0]),
-        template_id=row[1],
-        template_version=row[2],
-        created_at=row[3],
-        last_activity=row[4],
-        turn_count=row[5],
-        message_count=row[6],
-        response_time_sum=row[7],
-        epoch=row[8],
-        owner=row[9],
-    )
 
 
 def _json_text(text: str | None) -> str | None:
@@ -414,16 +394,7 @@ class PostgresStore(SessionStore):
         lease = Lease(key, row[8], owner)
         if lease.epoch == 1:  # a new record (an existing one is bumped past 1)
             return lease, None
-        try:
-            loaded = LoadedSession(
-                record=_record(row[:10]),
-                snapshot=decode_snapshot(key, row[10]),
-                snapshot_turn=row[11],
-                messages=[_message(key, *r) for r in rows],
-            )
-        except (ValueError, TypeError) as exc:  # a record column out of range
-            raise CorruptSessionData(key, f"the session record does not decode: {exc}") from exc
-        return lease, loaded
+        return lease, loaded(key, row, rows, _message)
 
     async def check(self, lease: Lease) -> None:
         """Raise ``LeaseLost`` if the session was claimed (or deleted) since ``lease``."""
@@ -501,12 +472,12 @@ class PostgresStore(SessionStore):
 
         async def operation(conn: Conn, attempt: int) -> Any:
             cursor = await conn.execute(
-                f"SELECT {_RECORD} FROM sessionful WHERE key = %s", (str(key),)
+                f"SELECT {RECORD} FROM sessionful WHERE key = %s", (str(key),)
             )
             return await cursor.fetchone()
 
         row = await self._run(operation)
-        return None if row is None else _record(row)
+        return None if row is None else record(row)
 
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
         """The logged messages, oldest first; the latest ``limit`` when given."""
@@ -534,7 +505,7 @@ class PostgresStore(SessionStore):
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
             cursor = await conn.execute(
-                f"SELECT {_RECORD} FROM sessionful WHERE key > %s "
+                f"SELECT {RECORD} FROM sessionful WHERE key > %s "
                 "AND (%s::text IS NULL OR namespace = %s) "
                 "AND (%s::text IS NULL OR agent_id = %s) "
                 "ORDER BY key LIMIT %s",
@@ -542,7 +513,7 @@ class PostgresStore(SessionStore):
             )
             return await cursor.fetchall()
 
-        return [_record(row) for row in await self._run(operation)]
+        return [record(row) for row in await self._run(operation)]
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         """Delete the record (first: that waits for a turn being written), then the log."""

@@ -1,22 +1,18 @@
 """The embedded default store: one SQLite file, WAL, ``synchronous=FULL``, group commit.
 
-One writer thread per store owns the connection, so the event loop never blocks on disk. Turns
-that complete while a commit is in flight are committed together in the next transaction (group
-commit): one fsync acknowledges many turns, and each is still fenced on its own. Several
-processes may share the file: writes take the lock up front (``BEGIN IMMEDIATE``), wait on it
-(``busy_timeout``), and retry with backoff for ``lock_retry`` seconds before raising
-``StoreUnavailable``, so "database is locked" never reaches a caller.
+This module holds the store's SQL; the thread that runs it lives in
+:mod:`sessionful.stores._sqlite_writer`. One writer thread per store owns the connection, so the
+event loop never blocks on disk. Turns that complete while a commit is in flight are committed
+together in the next transaction (group commit): one fsync acknowledges many turns, and each is
+still fenced on its own. Several processes may share the file: writes take the lock up front
+(``BEGIN IMMEDIATE``), wait on it (``busy_timeout``), and retry with backoff for ``lock_retry``
+seconds before raising ``StoreUnavailable``, so "database is locked" never reaches a caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import random
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -27,10 +23,11 @@ from sessionful.errors import (
     CorruptSessionData,
     LeaseLost,
     SchemaTooNew,
-    StoreUnavailable,
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
+from sessionful.stores._codec import LOADED, RECORD, loaded, record
+from sessionful.stores._sqlite_writer import Writer, retry, transaction
 from sessionful.stores.base import (
     SCHEMA_VERSION,
     Lease,
@@ -39,7 +36,6 @@ from sessionful.stores.base import (
     SessionStore,
     TurnWrite,
     decode_message,
-    decode_snapshot,
     encode_message,
     encode_snapshot,
     finite,
@@ -88,58 +84,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 """Schema version -> the statements that bring the previous version to it."""
 
-_STOP = object()
-"""Queued after the last job: the writer thread closes the connection and ends."""
-
-_RECORD = (
-    "key, template_id, template_version, created_at, last_activity, turn_count, message_count, "
-    "response_time_sum, epoch, owner"
-)
-
-
-def _record(row: tuple[Any, ...]) -> SessionRecord:
-    return SessionRecord(
-        key=SessionKey.parse(row[0]),
-        template_id=row[1],
-        template_version=row[2],
-        created_at=row[3],
-        last_activity=row[4],
-        turn_count=row[5],
-        message_count=row[6],
-        response_time_sum=row[7],
-        epoch=row[8],
-        owner=row[9],
-    )
-
-
-class _Job:
-    __slots__ = ("args", "batchable", "fn", "future", "loop")
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        future: asyncio.Future[Any],
-        batchable: bool,
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.future = future
-        self.loop = future.get_loop()
-        self.batchable = batchable
-
-    def resolve(self, result: Any = None, error: BaseException | None = None) -> None:
-        def settle() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)
-
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            self.loop.call_soon_threadsafe(settle)
-
 
 class SQLiteStore(SessionStore):
     """Sessions in one SQLite file.
@@ -171,8 +115,8 @@ class SQLiteStore(SessionStore):
         self.synchronous = str(synchronous).upper()
         self.busy_timeout = float(busy_timeout)
         self.lock_retry = float(lock_retry)
-        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._where = str(self.path)
+        self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._opening: asyncio.Future[None] | None = None
 
@@ -203,182 +147,68 @@ class SQLiteStore(SessionStore):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
 
-    # -- the writer thread --------------------------------------------------------------------
+    # -- the connection ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """The writer's connection, on its thread: WAL, the durability asked for, migrated."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            retry(lambda: conn.execute("PRAGMA journal_mode = WAL"), self.lock_retry, self._where)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def _retry(self, action: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self.lock_retry
-        pause = 0.005
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreUnavailable(
-                        f"{self.path} stayed locked for {self.lock_retry:.0f} s: {exc}"
-                    ) from exc
-                time.sleep(pause * (1 + random.random()))
-                pause = min(pause * 2, 0.25)
-
-    def _run(
-        self,
-        jobs: queue.SimpleQueue[_Job | object],
-        connected: threading.Event,
-        failure: list[BaseException],
-    ) -> None:
-        try:
-            conn = self._connect()
-            self._migrate(conn)
-        except BaseException as exc:
-            failure.append(exc)
-            connected.set()
-            return
-        connected.set()
-        try:
-            carried: _Job | object | None = None
-            while True:
-                job = carried if carried is not None else jobs.get()
-                carried = None
-                if not isinstance(job, _Job):
-                    return  # _STOP
-                if not job.batchable:
-                    self._one(conn, job)
-                    continue
-                batch = [job]
-                while True:  # group commit: take every write already waiting
-                    try:
-                        nxt = jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if isinstance(nxt, _Job) and nxt.batchable:
-                        batch.append(nxt)
-                    else:
-                        carried = nxt
-                        break
-                self._batch(conn, batch)
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _one(conn: sqlite3.Connection, job: _Job) -> None:
-        try:
-            result = job.fn(conn, *job.args)
-        except BaseException as exc:
-            job.resolve(error=exc)
-        else:
-            job.resolve(result)
-
-    def _batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        """Commit a batch in one transaction; each job in its own savepoint, so one refused or
-        failing write does not take the others with it."""
-
-        def commit_all() -> list[BaseException | None]:
-            outcomes: list[BaseException | None] = []
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for job in batch:
-                    conn.execute("SAVEPOINT turn")
-                    try:
-                        job.fn(conn, *job.args)
-                    except sqlite3.OperationalError:
-                        raise  # locked or I/O: the whole batch is retried or failed
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO turn")
-                        outcomes.append(exc)
-                    else:
-                        outcomes.append(None)
-                    conn.execute("RELEASE turn")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return outcomes
-
-        try:
-            outcomes = self._retry(commit_all)
-        except BaseException as exc:
-            for job in batch:
-                job.resolve(error=exc)
-            return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            job.resolve(error=outcome)
-
     async def _call(self, fn: Callable[..., T], *args: Any, batchable: bool = False) -> T:
-        if self._thread is None:
+        writer = self._writer
+        if writer is None:
             await self.open()
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(fn, args, future, batchable))
-        return await future
+            writer = self._writer
+            assert writer is not None
+        return await writer.call(fn, *args, batchable=batchable)
 
     def _write(self, conn: sqlite3.Connection, body: Callable[[], T]) -> T:
         """Run ``body`` in one immediate transaction, retried while the file is locked."""
-
-        def attempt() -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = body()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._retry(attempt)
+        return transaction(conn, body, self.lock_retry, self._where)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Start the writer thread, open the file, apply migrations. Idempotent."""
-        if self._thread is not None:
+        if self._writer is not None:
             return
         if self._opening is not None:
             return await asyncio.shield(self._opening)
         self._opening = asyncio.get_running_loop().create_future()
-        connected = threading.Event()
-        failure: list[BaseException] = []
-        # Each writer thread has a queue of its own: a call that reopens the store while aclose()
-        # waits for the old thread must not start a thread that takes the old one's _STOP.
-        jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._jobs = jobs
-        thread = threading.Thread(
-            target=self._run,
-            args=(jobs, connected, failure),
-            name="sessionful-sqlite",
-            daemon=True,
-        )
-        thread.start()
-        await asyncio.get_running_loop().run_in_executor(None, connected.wait)
-        opening, self._opening = self._opening, None
-        if failure:
-            opening.set_exception(failure[0])
+        # Each writer has a queue of its own: a call that reopens the store while aclose()
+        # waits for the old thread must not start a thread that takes the old one's jobs.
+        writer = Writer(self._connect, lock_retry=self.lock_retry, where=self._where)
+        try:
+            await writer.start()
+        except BaseException as exc:
+            opening, self._opening = self._opening, None
+            opening.set_exception(exc)
             opening.exception()
-            raise failure[0]
-        self._thread = thread
+            raise
+        opening, self._opening = self._opening, None
+        self._writer = writer
         opening.set_result(None)
 
     async def aclose(self) -> None:
         """Finish queued writes and close the connection."""
-        thread, self._thread = self._thread, None
-        jobs = self._jobs  # the closing thread's queue (a reopen gets a new one)
+        writer, self._writer = self._writer, None
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
-        if thread is None:
-            return
-        jobs.put(_STOP)
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        if writer is not None:
+            await writer.stop()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         def body() -> None:
@@ -414,9 +244,7 @@ class SQLiteStore(SessionStore):
         text = str(key)
 
         def body() -> tuple[Lease, tuple[Any, ...] | None, list[tuple[Any, ...]]]:
-            row = conn.execute(
-                f"SELECT {_RECORD}, snapshot, snapshot_turn FROM sessions WHERE key = ?", (text,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {LOADED} FROM sessions WHERE key = ?", (text,)).fetchone()
             if row is None:
                 conn.execute(
                     "INSERT INTO sessions (key, namespace, agent_id, session_id, template_id, "
@@ -454,16 +282,7 @@ class SQLiteStore(SessionStore):
         lease, row, rows = self._write(conn, body)
         if row is None:
             return lease, None
-        try:
-            loaded = LoadedSession(
-                record=_record((*row[:8], lease.epoch, owner)),
-                snapshot=decode_snapshot(key, row[10]),
-                snapshot_turn=row[11],
-                messages=[decode_message(key, *r) for r in rows],
-            )
-        except (ValueError, TypeError) as exc:  # a record column of the wrong type
-            raise CorruptSessionData(key, f"the session record does not decode: {exc}") from exc
-        return lease, loaded
+        return lease, loaded(key, (*row[:8], lease.epoch, owner, *row[10:]), rows)
 
     async def check(self, lease: Lease) -> None:
         """Raise ``LeaseLost`` if the session's epoch is no longer ``lease.epoch``.
@@ -471,7 +290,7 @@ class SQLiteStore(SessionStore):
         Read on the caller's thread through a read-only connection: in WAL mode a reader never
         waits for the writer, and a primary-key read takes microseconds, so the check neither
         queues behind a commit in flight nor splits the next group commit."""
-        if self._thread is None:
+        if self._writer is None:
             await self.open()
         reader = self._reader
         if reader is None:
@@ -549,8 +368,8 @@ class SQLiteStore(SessionStore):
 
     @staticmethod
     def _get(conn: sqlite3.Connection, key: SessionKey) -> SessionRecord | None:
-        row = conn.execute(f"SELECT {_RECORD} FROM sessions WHERE key = ?", (str(key),)).fetchone()
-        return None if row is None else _record(row)
+        row = conn.execute(f"SELECT {RECORD} FROM sessions WHERE key = ?", (str(key),)).fetchone()
+        return None if row is None else record(row)
 
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
         """The logged messages, oldest first; the latest ``limit`` when given."""
@@ -592,10 +411,10 @@ class SQLiteStore(SessionStore):
             clauses.append("agent_id = ?")
             values.append(agent_id)
         rows = conn.execute(
-            f"SELECT {_RECORD} FROM sessions WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?",
+            f"SELECT {RECORD} FROM sessions WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?",
             (*values, limit),
         ).fetchall()
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         """Delete the session's record, log and snapshot; return what was deleted."""
