@@ -16,10 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sessionful._registry import Entry
+from sessionful.content import Usage
 from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost
 from sessionful.factory import AgentInstance, Framework, SupportsSnapshot
 from sessionful.keys import SessionKey
-from sessionful.models import AgentDefinition, ChatMessage, UnloadReason
+from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadReason
 from sessionful.stores import DEFAULT_STORE_URL, store_from_url
 from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionStore, TurnWrite
 from sessionful.strategies import SessionStrategy
@@ -67,9 +68,17 @@ class Persistence:
         """Whether ``entry`` may run a turn: no other process has claimed its session since."""
         return True
 
-    async def append(self, entry: _E, messages: Sequence[ChatMessage], duration: float) -> None:
-        """Store a completed turn before it is acknowledged. Raises ``LeaseLost`` (and stores
-        nothing) when another process owns the session now."""
+    async def append(
+        self,
+        entry: _E,
+        messages: Sequence[ChatMessage],
+        duration: float,
+        interrupts: Sequence[Interrupt],
+        usage: Usage | None,
+    ) -> None:
+        """Store a completed turn (with the interrupts it left pending and its usage) before
+        it is acknowledged. Raises ``LeaseLost`` (and stores nothing) when another process owns
+        the session now."""
 
     async def unload(self, entry: _E, reason: UnloadReason) -> None:
         """An instance is going: compact its session if that helps the next restore."""
@@ -178,13 +187,16 @@ class Stored(Persistence):
             elif not isinstance(entry.instance, SupportsSnapshot):
                 raise TypeError("the instance has no snapshot()/restore()")
             else:
-                entry.instance.restore(loaded.snapshot, loaded.messages)
+                await entry.instance.restore(loaded.snapshot, loaded.messages)
         except Exception as exc:
             raise CorruptSessionData(entry.key, f"restoring it failed: {exc!r}") from exc
         entry.restored = True
         entry.turns = record.turn_count
         entry.messages = record.message_count
         entry.rt_sum = record.response_time_sum
+        entry.pending = list(record.interrupts)
+        entry.tokens_in = record.input_tokens
+        entry.tokens_out = record.output_tokens
         # The session's age, carried over from wall-clock time into the manager's clock.
         entry.created_at = entry.created_at - max(0.0, self._wall() - record.created_at)
         return True
@@ -197,15 +209,23 @@ class Stored(Persistence):
             return False
         return True
 
-    async def append(self, entry: _E, messages: Sequence[ChatMessage], duration: float) -> None:
+    async def append(
+        self,
+        entry: _E,
+        messages: Sequence[ChatMessage],
+        duration: float,
+        interrupts: Sequence[Interrupt],
+        usage: Usage | None,
+    ) -> None:
         turn = entry.turns + 1
         instance = entry.instance
         every = _snapshot_every(instance, self._framework)
         snapshot = None
         if every and turn % every == 0 and isinstance(instance, SupportsSnapshot):
-            snapshot = instance.snapshot()
+            snapshot = await instance.snapshot()
         await self._store.append_turn(
-            _lease(entry), TurnWrite(turn, messages, self._wall(), duration, snapshot)
+            _lease(entry),
+            TurnWrite(turn, messages, self._wall(), duration, snapshot, interrupts, usage),
         )
 
     async def unload(self, entry: _E, reason: UnloadReason) -> None:
@@ -221,7 +241,8 @@ class Stored(Persistence):
         ):
             return
         try:
-            await self._store.save_snapshot(_lease(entry), entry.turns, entry.instance.snapshot())
+            snapshot = await entry.instance.snapshot()
+            await self._store.save_snapshot(_lease(entry), entry.turns, snapshot)
         except LeaseLost:
             pass  # another process owns the session now; its state is its own
         except Exception as exc:

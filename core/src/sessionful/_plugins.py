@@ -36,6 +36,7 @@ _LIFECYCLE = (
     "session_evicted",
     "session_ended",
     "turn_completed",
+    "turn_interrupted",
 )
 
 

@@ -17,7 +17,7 @@ from sessionful.errors import SessionBusy
 from sessionful.factory import AgentInstance
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import ExpiryIndex, LifecyclePolicy
-from sessionful.models import SessionStats, built
+from sessionful.models import Interrupt, SessionStats, built
 
 __all__ = ["RESPONSE_WINDOW", "Entry", "Registry"]
 
@@ -39,11 +39,14 @@ class Entry(Generic[InstanceT]):
         "last_activity",
         "lease",
         "messages",
+        "pending",
         "restored",
         "rt_next",
         "rt_recent",
         "rt_sorted",
         "rt_sum",
+        "tokens_in",
+        "tokens_out",
         "turns",
         "waiters",
     )
@@ -66,6 +69,10 @@ class Entry(Generic[InstanceT]):
         self.rt_next = 0
         self.restored = False
         """Rebuilt from the store rather than created empty."""
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.pending: list[Interrupt] = []
+        """Interrupts the session's next turn must answer."""
         self.lease: object | None = None
         """Opaque here: the persistence collaborator's lease on the session (``persisted``)."""
 
@@ -103,6 +110,9 @@ class Entry(Generic[InstanceT]):
             duration=self.last_activity - self.created_at,
             response_time_mean=self.rt_sum / self.turns if self.turns else None,
             response_time_p95=p95,
+            input_tokens=self.tokens_in,
+            output_tokens=self.tokens_out,
+            interrupts=self.pending,
         )
 
     # The turn gate: a FIFO lock without a per-session Lock object, so an idle session costs

@@ -15,6 +15,8 @@ carries its context as attributes rather than only in the message::
     │   ├── SessionBusy                         a turn is in flight and the overlap policy rejects
     │   ├── CapacityExceeded                    max_active reached and every instance is mid-turn
     │   ├── AgentCreationFailed                 the adapter's create_agent raised (``__cause__``)
+    │   ├── InterruptPending                    the session waits for answers (.interrupts)
+    │   ├── InvalidResume (ValueError)          resume names no pending interrupt (.unknown)
     │   ├── LeaseLost                           another process claimed the session (.epoch)
     │   └── CorruptSessionData                  a stored row does not decode; nothing was run
     └── StoreError (RuntimeError)               the session store failed
@@ -26,7 +28,7 @@ A framework's own exception is re-raised at the adapter boundary with ``raise ..
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "CapacityExceeded",
     "ConfigurationError",
     "CorruptSessionData",
+    "InterruptPending",
+    "InvalidResume",
     "InvalidSessionKey",
     "LeaseLost",
     "SchemaTooNew",
@@ -186,4 +190,28 @@ class SchemaTooNew(StoreError):
         super().__init__(
             f"the session database has schema version {found}; this sessionful understands "
             f"up to {supported}. Upgrade sessionful, or point it at another database."
+        )
+
+
+class InterruptPending(SessionError):
+    """The session's last turn stopped with interrupts; a turn must answer them with ``resume``
+    before the conversation goes on. ``.interrupts`` lists them."""
+
+    def __init__(self, key: Any, interrupts: Sequence[Any]) -> None:
+        self.interrupts = list(interrupts)
+        ids = ", ".join(repr(i.id) for i in self.interrupts)
+        super().__init__(key, f"session {key} waits for answers to interrupts {ids}")
+
+
+class InvalidResume(SessionError, ValueError):
+    """``resume`` answers interrupts the session does not have pending. ``.unknown`` lists the
+    ids that are not pending; ``.pending`` those that are."""
+
+    def __init__(self, key: Any, unknown: Iterable[str], pending: Iterable[str]) -> None:
+        self.unknown = sorted(unknown)
+        self.pending = sorted(pending)
+        super().__init__(
+            key,
+            f"resume names {', '.join(map(repr, self.unknown))}, which session {key} does not "
+            f"have pending (pending: {', '.join(map(repr, self.pending)) or 'none'})",
         )

@@ -4,10 +4,15 @@ A plugin registers a :class:`Framework`; the manager asks it once for an :class:
 the factory builds and destroys :class:`AgentInstance` objects, one per session key. The manager
 owns the registry of live instances, so adapters never keep their own ``active_agents``.
 
+A turn is one request in, one result out (in the spirit of httpx's transport): the instance gets
+a :class:`~sessionful.TurnRequest` (the new messages, the turn's context, answers to its pending
+interrupts) and returns a :class:`~sessionful.TurnOutput` (the messages it produced, the
+interrupts it raised, its usage).
+
 Optional abilities are plain methods an instance may have, described by runtime-checkable
 protocols: :class:`SupportsStream` (``astream``; without it ``SessionManager.stream`` yields each
-whole message once) and :class:`SupportsSnapshot` (``snapshot`` / ``restore``, required when
-``persistence="snapshot"``).
+whole message once) and :class:`SupportsSnapshot` (async ``snapshot`` / ``restore``, required
+when ``persistence="snapshot"``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from sessionful.keys import SessionKey
-from sessionful.models import AgentCreateRequest, ChatMessage
+from sessionful.models import (
+    AgentCreateRequest,
+    ChatMessage,
+    StreamEvent,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+)
 
 __all__ = [
     "AgentFactory",
@@ -41,8 +53,10 @@ class AgentInstance(Protocol):
 
     key: SessionKey
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        """Run one turn on the new ``messages``; return only the messages the agent produced."""
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        """Run one turn: the new messages, the turn's context, answers to pending interrupts in
+        ``request``; return only the messages the agent produced, the interrupts still open when
+        it stopped, and its usage."""
         ...
 
 
@@ -50,13 +64,19 @@ class AgentInstance(Protocol):
 class SupportsStream(Protocol):
     """An instance that can stream a turn."""
 
-    def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
-        """Yield the turn's output in chunks as it is produced.
+    def astream(
+        self, request: TurnRequest
+    ) -> AsyncIterator[ChatMessage | StreamEvent | TurnOutput]:
+        """Yield the turn's output in chunks as it is produced, then (optionally) its
+        :class:`~sessionful.TurnOutput`.
 
         A chunk is a ``ChatMessage`` holding a piece of one output message; ``metadata["index"]``
         (default 0) says which message of the turn it belongs to, and the pieces of a message
-        concatenate to its content. If the consumer stops early, the instance must be left as if
-        the turn had not happened.
+        concatenate to its content. A :class:`~sessionful.StreamEvent` carries a typed payload
+        (a framework's ``updates`` or ``custom`` events). A final ``TurnOutput``, when yielded,
+        is the turn's result (whole messages, interrupts, usage); without one the manager joins
+        the chunks. If the consumer stops early, the instance must be left as if the turn had
+        not happened.
         """
         ...
 
@@ -65,11 +85,13 @@ class SupportsStream(Protocol):
 class SupportsSnapshot(Protocol):
     """An instance whose state the core can persist (``Framework.persistence == "snapshot"``)."""
 
-    def snapshot(self) -> dict[str, Any]:
-        """The instance's conversation state as a JSON-able dict."""
+    async def snapshot(self) -> dict[str, Any]:
+        """The instance's conversation state as a JSON-able dict (pending interrupts included)."""
         ...
 
-    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+    async def restore(
+        self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]
+    ) -> None:
         """Rebuild a freshly created instance: from ``snapshot`` (the latest one stored, or
         ``None`` if none was), then the ``messages`` of the turns logged after it, in order.
 
@@ -87,10 +109,14 @@ class AgentFactory(Protocol):
         """Build the instance for ``request.key``. Called once per key at a time."""
         ...
 
-    async def destroy_agent(self, instance: AgentInstance) -> None:
-        """Release what ``instance`` holds (connections, threads, checkpoints of ended sessions).
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
+        """Release what ``instance`` holds (connections, threads).
 
-        The default does nothing. Errors are logged by the manager and do not stop a sweep.
+        ``reason`` says why it goes. Only ``"ended"`` means the session is over: then delete
+        what the framework keeps for it (checkpoints, a session's items). Every other reason
+        (``idle``, ``lifetime``, ``capacity``, ``evicted``, ``shutdown``, ``lease-lost``) unloads
+        it for now: keep its data, the session may come back. The default does nothing. Errors
+        are logged by the manager and do not stop a sweep.
         """
         return None
 
@@ -103,8 +129,6 @@ class Framework:
 
     name: ClassVar[str]
     """The name users pass as ``SessionManager(framework=...)``."""
-    native_sessions: ClassVar[bool] = False
-    """True when the framework keeps per-session context itself (e.g. a checkpointer thread)."""
     persistence: ClassVar[Persistence | None] = None
     """``"native"``: the framework persists its own state; ``"snapshot"``: its instances
     implement :class:`SupportsSnapshot` and the core stores the snapshot; ``None``: in memory."""
@@ -113,6 +137,9 @@ class Framework:
     every turn, in the same write; ``0``: only when the instance is unloaded; the turns after
     the snapshot are replayed from the message log by ``restore``). An instance may carry its
     own ``snapshot_every`` attribute, which then wins (say, when only some graphs replay)."""
+    interrupts: ClassVar[bool] = False
+    """True when instances can stop a turn with interrupts and take ``resume`` answers (human
+    in the loop); the conformance suite then checks the cycle."""
     uses_templates: ClassVar[bool] = False
     """True when agents name registered templates: the manager checks ``template_id`` and
     ``template_version`` at ``register_agent`` and passes the template in the request."""

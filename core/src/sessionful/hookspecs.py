@@ -9,13 +9,18 @@ Implementations may accept any subset of the arguments, by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from sessionful.factory import AgentInstance, Framework
 from sessionful.keys import SessionKey
-from sessionful.models import ChatMessage, SessionStats
+from sessionful.models import ChatMessage, Interrupt, SessionStats, UnloadReason
+from sessionful.templates import AgentTemplate
+
+if TYPE_CHECKING:
+    from sessionful.stores.base import SessionStore
+    from sessionful.strategies import SessionStrategy
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -35,15 +40,16 @@ def register_frameworks(register: Callable[[Framework], None]) -> None:
 
 
 @hookspec
-def register_strategies(register: Callable[[Any], None]) -> None:
+def register_strategies(register: Callable[[SessionStrategy], None]) -> None:
     """Register session strategies: call ``register(strategy)`` with a
     :class:`~sessionful.SessionStrategy` (an object with ``name``, ``persistent`` and
-    ``context_key``). Names must be unique; the built-ins are ``shared`` and ``per_session``.
+    ``context_key``). Names must be unique; the built-ins are ``shared``, ``per_session`` and
+    ``persisted``.
     """
 
 
 @hookspec
-def register_stores(register: Callable[[Any], None]) -> None:
+def register_stores(register: Callable[[type[SessionStore]], None]) -> None:
     """Register session store classes: call ``register(store_class)`` with a
     :class:`~sessionful.stores.SessionStore` subclass whose ``schemes`` name the URL schemes
     it serves and whose ``from_url(url)`` builds it. Schemes must be unique.
@@ -51,7 +57,7 @@ def register_stores(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def register_templates(register: Callable[[Any], None]) -> None:
+def register_templates(register: Callable[[AgentTemplate], None]) -> None:
     """Register agent templates: call ``register(template)`` with an
     :class:`~sessionful.AgentTemplate` for each ``(framework, template_id, version)``.
     A repeated triple raises ``ConfigurationError``.
@@ -75,7 +81,7 @@ def session_reused(key: SessionKey, stats: SessionStats) -> None:
 
 
 @hookspec
-def session_evicted(key: SessionKey, reason: str, stats: SessionStats) -> None:
+def session_evicted(key: SessionKey, reason: UnloadReason, stats: SessionStats) -> None:
     """``key``'s instance was unloaded; its session may come back later.
 
     ``reason`` is ``"idle"`` (idle_timeout), ``"lifetime"`` (max_lifetime), ``"capacity"``
@@ -102,3 +108,11 @@ def turn_completed(
 
     Not called for a turn that raised or a stream that was abandoned.
     """
+
+
+@hookspec
+def turn_interrupted(
+    key: SessionKey, interrupts: Sequence[Interrupt], stats: SessionStats, instance_event: str
+) -> None:
+    """A turn stopped to ask something: ``interrupts`` wait for the session's next turn to
+    answer them with ``resume``. Called after ``turn_completed`` for the same turn."""

@@ -9,7 +9,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sessionful._persistence import Claim, Persistence, persistence_for
 from sessionful._plugins import Plugins
 from sessionful._registry import Entry, Registry
+from sessionful._turns import stream_turn, turn_request, turn_usage
 from sessionful.errors import (
     AgentCreationFailed,
     CapacityExceeded,
@@ -33,7 +34,6 @@ from sessionful.factory import (
     AgentFactory,
     AgentInstance,
     Framework,
-    SupportsStream,
 )
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import CleanupReport, LifecyclePolicy
@@ -46,6 +46,8 @@ from sessionful.models import (
     InstanceEvent,
     ManagerStats,
     SessionStats,
+    StreamEvent,
+    TurnOutput,
     UnloadReason,
     built,
 )
@@ -180,6 +182,7 @@ class SessionManager:
         self._on_evicted = hooks["session_evicted"]
         self._on_ended = hooks["session_ended"]
         self._on_turn = hooks["turn_completed"]
+        self._on_interrupted = hooks["turn_interrupted"]
         self._sweeper: asyncio.Task[None] | None = None
         self._sweeping = False
         for agent in agents:
@@ -248,93 +251,90 @@ class SessionManager:
     async def execute(self, command: ExecuteAgentCommand) -> ExecutionResult:
         """Run one turn on the session's instance, creating it on first use.
 
+        A turn either completes or stops with interrupts (``result.status == "interrupted"``,
+        ``result.interrupts``); the session's next turn answers them with ``resume``.
+
         Raises:
             UnknownAgent: the agent id is not registered.
             InvalidSessionKey: an id cannot name a session.
             SessionBusy: a turn is in flight and the overlap policy is ``reject``.
             CapacityExceeded: ``max_active`` instances are all mid-turn.
             AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
+            InterruptPending: the session waits for answers and the command has no ``resume``.
+            InvalidResume: ``resume`` names interrupts that are not pending.
             Whatever the instance's ``ainvoke`` raises; the instance stays live.
         """
         agent, key = self._target(command.agent_id, command.session_id, command.principal)
         entry, event = await self._acquire(key, agent)
         try:
+            request = turn_request(key, command, entry.pending)
             started = self._clock()
             try:
-                produced = list(await entry.instance.ainvoke(command.messages))
+                output = await entry.instance.ainvoke(request)
             except Exception:
                 self._counts["failed"] += 1
                 raise
-            stats, duration = await self._complete(entry, started, command.messages, produced)
+            result, duration = await self._complete(entry, event, started, command, output)
         finally:
             entry.leave()
-        if self._on_turn.active:
-            self._on_turn(
-                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
-            )
-        return built(
-            ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
-        )
+        self._announce(result, duration)
+        return result
 
     async def stream(
         self, command: ExecuteAgentCommand
-    ) -> AsyncIterator[ChatMessage | ExecutionResult]:
-        """Run one turn like :meth:`execute`, yielding its output in chunks as they come, and
-        last the turn's :class:`ExecutionResult` (the whole messages, stats, instance event),
-        exactly what ``execute`` would have returned: no caller reassembles chunks or reads
-        stats afterwards (which would race the session's next queued turn).
+    ) -> AsyncIterator[ChatMessage | StreamEvent | ExecutionResult]:
+        """Run one turn like :meth:`execute`, yielding its output as it comes, and last the
+        turn's :class:`ExecutionResult` (the whole messages, status, interrupts, usage, stats,
+        instance event), exactly what ``execute`` would have returned: no caller reassembles
+        chunks or reads stats afterwards (which would race the session's next queued turn).
 
         Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
-        belongs to. The turn counts (stats, ``turn_completed``) only when the stream completes; a
-        stream that fails or is abandoned leaves the session usable. The session's turn gate is
-        held until the generator finishes, so close an abandoned one promptly:
+        belongs to. :class:`StreamEvent` items carry an adapter's typed events. The turn counts
+        (stats, ``turn_completed``) only when the stream completes; a stream that fails or is
+        abandoned leaves the session usable. The session's turn gate is held until the generator
+        finishes, so close an abandoned one promptly:
         ``async with contextlib.aclosing(manager.stream(cmd)) as items: ...``.
-        Instances without ``astream`` yield each whole message as one chunk.
         """
         agent, key = self._target(command.agent_id, command.session_id, command.principal)
         entry, event = await self._acquire(key, agent)
-        pieces: dict[int, tuple[ChatMessage, list[str]]] = {}
         try:
+            request = turn_request(key, command, entry.pending)
             started = self._clock()
+            output = None
             try:
-                async with aclosing(_chunks(entry.instance, command.messages)) as chunks:
-                    async for chunk in chunks:
-                        index = chunk.metadata.get("index", 0)
-                        if index in pieces:
-                            pieces[index][1].append(chunk.content)
+                async with aclosing(stream_turn(entry.instance, request)) as items:
+                    async for item in items:
+                        if isinstance(item, TurnOutput):
+                            output = item
                         else:
-                            pieces[index] = (chunk, [chunk.content])
-                        yield chunk
+                            yield item
             except Exception:
                 self._counts["failed"] += 1
                 raise
-            produced = [
-                first.model_copy(update={"content": "".join(texts)})
-                for first, texts in (pieces[i] for i in sorted(pieces))
-            ]
-            stats, duration = await self._complete(entry, started, command.messages, produced)
+            assert output is not None, "stream_turn ends with the turn's output"
+            result, duration = await self._complete(entry, event, started, command, output)
         finally:
             entry.leave()
-        if self._on_turn.active:
-            self._on_turn(
-                key=key, messages=produced, duration=duration, stats=stats, instance_event=event
-            )
-        yield built(
-            ExecutionResult, session_key=key, messages=produced, instance_event=event, stats=stats
-        )
+        self._announce(result, duration)
+        yield result
 
     async def _complete(
         self,
         entry: _E,
+        event: InstanceEvent,
         started: float,
-        received: Sequence[ChatMessage],
-        produced: list[ChatMessage],
-    ) -> tuple[SessionStats, float]:
-        """Acknowledge a completed turn: persist it (``persisted``), then count it; the entry
-        becomes the most recently used."""
+        command: ExecuteAgentCommand,
+        output: TurnOutput,
+    ) -> tuple[ExecutionResult, float]:
+        """Acknowledge a turn: persist it (``persisted``), then count it; the entry becomes the
+        most recently used. Returns the turn's result and its duration."""
         finished = self._clock()
+        received, produced, interrupts = command.messages, output.messages, output.interrupts
+        usage = turn_usage(output)
         try:
-            await self._persistence.append(entry, [*received, *produced], finished - started)
+            await self._persistence.append(
+                entry, [*received, *produced], finished - started, interrupts, usage
+            )
         except BaseException:
             # The instance is ahead of the store now, so it goes (the next turn restores).
             self._counts["failed"] += 1
@@ -343,8 +343,40 @@ class SessionManager:
                 await self._destroy(entry, "lease-lost")
             raise
         entry.record_turn(started, finished, len(received) + len(produced))
+        entry.pending = interrupts
+        if usage is not None:
+            entry.tokens_in += usage.input_tokens
+            entry.tokens_out += usage.output_tokens
         self._registry.index.touch(entry.key)
-        return entry.stats(), finished - started
+        result = built(
+            ExecutionResult,
+            session_key=entry.key,
+            messages=produced,
+            instance_event=event,
+            stats=entry.stats(),
+            status="interrupted" if interrupts else "completed",
+            interrupts=interrupts,
+            usage=usage,
+        )
+        return result, finished - started
+
+    def _announce(self, result: ExecutionResult, duration: float) -> None:
+        """The turn hooks, once the session's gate is released."""
+        if self._on_turn.active:
+            self._on_turn(
+                key=result.session_key,
+                messages=result.messages,
+                duration=duration,
+                stats=result.stats,
+                instance_event=result.instance_event,
+            )
+        if result.interrupts and self._on_interrupted.active:
+            self._on_interrupted(
+                key=result.session_key,
+                interrupts=result.interrupts,
+                stats=result.stats,
+                instance_event=result.instance_event,
+            )
 
     def _target(
         self, agent_id: str, session_id: str | None, namespace: str | None
@@ -422,7 +454,7 @@ class SessionManager:
             restored = await self._persistence.attach(entry, claim)
         except Exception:
             with contextlib.suppress(Exception):
-                await self._factory.destroy_agent(instance)
+                await self._factory.destroy_agent(instance, "evicted")  # keep its data
             self._counts["failed"] += 1
             raise
         if restored:
@@ -462,7 +494,7 @@ class SessionManager:
         await self._persistence.unload(entry, reason)
         error = None
         try:
-            await self._factory.destroy_agent(entry.instance)
+            await self._factory.destroy_agent(entry.instance, reason)
         except Exception as exc:
             error = repr(exc)
             logger.warning("destroy_agent failed for %s (%s): %r", entry.key, reason, exc)
@@ -686,23 +718,6 @@ class SessionManager:
             for key in list(self._registry.index.keys()):
                 await self._unload(key, "shutdown")
         await self._persistence.aclose()
-
-
-async def _chunks(
-    instance: AgentInstance, messages: Sequence[ChatMessage]
-) -> AsyncGenerator[ChatMessage, None]:
-    if isinstance(instance, SupportsStream):
-        chunks = instance.astream(messages)
-        try:
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            close = getattr(chunks, "aclose", None)  # an async generator: stop it now, not at GC
-            if close is not None:
-                await close()
-        return
-    for index, message in enumerate(await instance.ainvoke(messages)):
-        yield message.model_copy(update={"metadata": {**message.metadata, "index": index}})
 
 
 def _default_node_id() -> str:

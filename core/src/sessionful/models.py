@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sessionful.content import ContentBlock, TextBlock, ToolCall, Usage
 from sessionful.keys import SessionKey, _check
 from sessionful.templates import AgentTemplate
 
@@ -22,9 +23,14 @@ __all__ = [
     "ExecuteAgentCommand",
     "ExecutionResult",
     "InstanceEvent",
+    "Interrupt",
     "ManagerStats",
     "Role",
     "SessionStats",
+    "StreamEvent",
+    "TurnOutput",
+    "TurnRequest",
+    "TurnStatus",
     "UnloadReason",
 ]
 
@@ -59,24 +65,46 @@ another process took the session over. Only ``ended`` means the session is gone.
 
 
 class ChatMessage(BaseModel):
-    """One message of a conversation."""
+    """One message of a conversation.
+
+    ``content`` is a string, or a list of typed content blocks (text, image, file, reasoning,
+    provider-specific JSON; see :mod:`sessionful.content`); ``text`` reads the text either way.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str
+    content: str | list[ContentBlock]
     name: str | None = None
     """The tool's name for ``role="tool"``, or a participant's name."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """Tools an assistant message calls."""
+    tool_call_id: str | None = None
+    """For ``role="tool"``: the id of the call this message answers."""
+    usage: Usage | None = None
+    """Tokens the model call that wrote this message used, when the framework reports it."""
     metadata: dict[str, Any] = Field(default_factory=dict)
-    """Adapter-specific extras (tool calls, ids); JSON-able."""
+    """Adapter-specific extras (response metadata, ids, a tool result's status); JSON-able."""
 
     @field_validator("content", "name")
     @classmethod
-    def _encodable(cls, value: str | None) -> str | None:
+    def _encodable(cls, value: Any) -> Any:
         # A lone surrogate cannot be stored or sent as UTF-8; refuse it here, not in a store.
-        if value is not None and _SURROGATE.search(value) is not None:
+        if isinstance(value, str) and _SURROGATE.search(value) is not None:
             raise ValueError("holds a lone surrogate, which is not valid Unicode text")
+        if isinstance(value, list):
+            for block in value:
+                if isinstance(block, TextBlock) and _SURROGATE.search(block.text) is not None:
+                    raise ValueError("holds a lone surrogate, which is not valid Unicode text")
         return value
+
+    @property
+    def text(self) -> str:
+        """The message's text: ``content`` itself, or its text blocks joined."""
+        content = self.content
+        if isinstance(content, str):
+            return content
+        return "".join(block.text for block in content if isinstance(block, TextBlock))
 
     @classmethod
     def user(cls, content: str, **extra: Any) -> ChatMessage:
@@ -173,19 +201,88 @@ class AgentCreateRequest(BaseModel):
         )
 
 
-class ExecuteAgentCommand(BaseModel):
-    """One turn: new messages for ``agent_id`` in ``session_id``.
+class Interrupt(BaseModel):
+    """A question the agent asks before it goes on (an approval, a missing detail).
 
-    ``session_id=None`` runs on the agent-level instance, as the original design's fallback does.
-    ``principal`` namespaces the session, so two principals' equal session ids never meet.
+    The turn that raised it ends ``interrupted``; the session's next turn answers it with
+    ``ExecuteAgentCommand(resume={interrupt.id: answer})``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    value: Any = None
+    """What the agent asks, as JSON (a string, or an object such as a tool and its arguments)."""
+
+
+TurnStatus = Literal["completed", "interrupted"]
+"""How a turn ended: done, or waiting for answers to its interrupts."""
+
+
+class ExecuteAgentCommand(BaseModel):
+    """One turn: new messages (and/or answers to pending interrupts) for ``agent_id`` in
+    ``session_id``.
+
+    ``session_id=None`` runs on the agent-level instance, as the original design's fallback
+    does. ``principal`` namespaces the session, so two principals' equal session ids never meet.
+    ``context`` reaches the agent for this turn only and is never stored. ``resume`` answers
+    pending interrupts by id; a turn that resumes may carry no messages.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     agent_id: str
     session_id: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(default_factory=list)
     principal: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    """Per-turn data for the agent (the end user's id, a locale); JSON; not stored."""
+    resume: dict[str, Any] | None = None
+    """Answers to pending interrupts, by interrupt id."""
+
+    @model_validator(mode="after")
+    def _has_input(self) -> ExecuteAgentCommand:
+        if not self.messages and not self.resume:
+            raise ValueError("a turn needs messages, or resume answers to pending interrupts")
+        return self
+
+
+class TurnRequest(BaseModel):
+    """What an :class:`~sessionful.AgentInstance` receives for one turn."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: list[ChatMessage] = Field(default_factory=list)
+    """The turn's new messages (empty when it only resumes)."""
+    context: dict[str, Any] = Field(default_factory=dict)
+    """Per-turn context; not to be kept past the turn."""
+    resume: dict[str, Any] = Field(default_factory=dict)
+    """Answers to the instance's pending interrupts, by interrupt id."""
+
+
+class TurnOutput(BaseModel):
+    """What an instance returns for one turn."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: list[ChatMessage] = Field(default_factory=list)
+    """Only the messages the agent produced, in order."""
+    interrupts: list[Interrupt] = Field(default_factory=list)
+    """The questions still open when the turn stopped (empty: the turn completed)."""
+    usage: Usage | None = None
+    """Tokens the turn used; ``None`` sums the messages' own ``usage``."""
+
+
+class StreamEvent(BaseModel):
+    """A typed event a stream carries besides text chunks (a framework's ``updates`` or
+    ``custom`` payloads, tool events)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    """What kind of event: ``"updates"``, ``"custom"``, ``"tool"``, or an adapter's own."""
+    data: Any = None
+    """Its JSON payload."""
 
 
 class SessionStats(BaseModel):
@@ -204,6 +301,12 @@ class SessionStats(BaseModel):
     """Mean seconds per turn, or ``None`` before the first turn."""
     response_time_p95: float | None
     """95th percentile of seconds per turn over the latest turns (see ``docs/concepts.md``)."""
+    input_tokens: int = 0
+    """Tokens in, over all turns that reported usage."""
+    output_tokens: int = 0
+    """Tokens out, over all turns that reported usage."""
+    interrupts: list[Interrupt] = Field(default_factory=list)
+    """Interrupts waiting for an answer (the next turn must resume them)."""
 
 
 class ExecutionResult(BaseModel):
@@ -216,6 +319,11 @@ class ExecutionResult(BaseModel):
     """The messages the agent produced in this turn, in order."""
     instance_event: InstanceEvent
     stats: SessionStats
+    status: TurnStatus = "completed"
+    interrupts: list[Interrupt] = Field(default_factory=list)
+    """What the agent asks before it goes on (``status == "interrupted"``)."""
+    usage: Usage | None = None
+    """Tokens this turn used, when the framework reports them."""
 
 
 class ManagerStats(BaseModel):

@@ -1,8 +1,19 @@
 """The stub adapter: sessionful' reference implementation and test seam.
 
-A deterministic echo agent. Each reply is ``echo #<n>: <text>``: ``<text>`` is the last user
-message of the turn and ``<n>`` counts the user messages the instance has seen so far, so whether
-two turns shared an instance is visible in the output. No model, no network, no randomness.
+A deterministic echo agent. Each reply is ``echo #<n>: <text>``: ``<text>`` is the text of the
+last user message of the turn and ``<n>`` counts the user messages the instance has seen so far,
+so whether two turns shared an instance is visible in the output. A message with content blocks
+is echoed by its text blocks, and the others are counted: ``echo #1: look (+1 blocks)``. No
+model, no network, no randomness.
+
+The rest of the turn contract, deterministically:
+
+* **Interrupts.** A user message starting with ``ask:`` stops the turn with one interrupt whose
+  value is the rest of the text (``ask: refund $20?`` asks ``"refund $20?"``); the turn that
+  resumes it with an answer replies ``answered: <answer>``.
+* **Context.** A user message ``context?`` replies ``context: <the turn's context as JSON>``.
+* **Usage.** Every turn reports usage: input tokens are the words of its user messages, output
+  tokens the words of its reply.
 
 Settings (``SessionManager(framework="stub", framework_settings={...})``):
 
@@ -29,6 +40,7 @@ party's adapter would.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -42,12 +54,21 @@ from sessionful import (
     ChatMessage,
     ConfigurationError,
     Framework,
+    Interrupt,
     Persistence,
     SessionKey,
+    StreamEvent,
+    TextBlock,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+    Usage,
     hookimpl,
 )
 
 __all__ = [
+    "ASK_PREFIX",
+    "CONTEXT_PROBE",
     "FAIL_MARKER",
     "StubAgent",
     "StubFactory",
@@ -61,6 +82,12 @@ __all__ = [
 
 FAIL_MARKER = "!fail"
 """A user message containing this makes its turn raise :class:`StubFault`."""
+
+ASK_PREFIX = "ask:"
+"""A user message starting with this stops the turn with an interrupt asking the rest."""
+
+CONTEXT_PROBE = "context?"
+"""A user message that is exactly this replies with the turn's context as JSON."""
 
 
 class StubFault(RuntimeError):
@@ -110,45 +137,68 @@ class StubAgent:
         self.destroyed = False
         self._factory = factory
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        """Record ``messages`` and reply ``echo #<n>: <last user text>``."""
+        self.destroy_reason: UnloadReason | None = None
+        """Why ``destroy_agent`` was called, once it was."""
+
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        """Record the turn's messages and reply (see the module's docstring)."""
         if self.destroyed:
             raise StubMisuse(f"instance {self.key} invoked after destroy_agent")
         if self._factory.settings.invoke_latency:
             await asyncio.sleep(self._factory.settings.invoke_latency)
         if self.destroyed:  # destroyed while we slept: the manager let a turn overlap an unload
             raise StubMisuse(f"instance {self.key} destroyed during a turn")
+        messages = request.messages
         users = [m for m in messages if m.role == "user"]
-        if self._factory.faults.take("invoke") or any(FAIL_MARKER in m.content for m in users):
+        if self._factory.faults.take("invoke") or any(FAIL_MARKER in m.text for m in users):
             raise StubFault(f"injected invoke failure on {self.key}")
         self.history.extend(messages)
         self.user_messages += len(users)
-        text = users[-1].content if users else ""
-        reply = ChatMessage.assistant(f"echo #{self.user_messages}: {text}")
+        words_in = sum(len(m.text.split()) for m in users)
+        if request.resume:
+            text = "; ".join(_answer(value) for value in request.resume.values())
+            reply = ChatMessage.assistant(f"answered: {text}")
+        elif users and users[-1].text.startswith(ASK_PREFIX):
+            question = users[-1].text[len(ASK_PREFIX) :].strip()
+            interrupt = Interrupt(id=f"ask-{self.user_messages}", value=question)
+            return TurnOutput(interrupts=[interrupt], usage=Usage(input_tokens=words_in))
+        elif users and users[-1].text == CONTEXT_PROBE:
+            shown = json.dumps(request.context, sort_keys=True, separators=(",", ":"))
+            reply = ChatMessage.assistant(f"context: {shown}")
+        else:
+            reply = ChatMessage.assistant(f"echo #{self.user_messages}: {_echo(users)}")
         self.history.append(reply)
-        return [reply]
+        usage = Usage(input_tokens=words_in, output_tokens=len(reply.text.split()))
+        return TurnOutput(messages=[reply], usage=usage)
 
-    async def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
-        """The reply of :meth:`ainvoke`, word by word; the history changes only at the end."""
+    async def astream(
+        self, request: TurnRequest
+    ) -> AsyncIterator[ChatMessage | StreamEvent | TurnOutput]:
+        """The reply of :meth:`ainvoke`, word by word, then its output; the history changes
+        only when the last item has been taken."""
         before, users = list(self.history), self.user_messages
-        (reply,) = await self.ainvoke(messages)
+        output = await self.ainvoke(request)
         # ainvoke already recorded the turn; undo it until the last chunk has been taken.
         after, users_after = self.history, self.user_messages
         self.history, self.user_messages = before, users
-        words = reply.content.split(" ")
-        for i, word in enumerate(words):
-            if self.destroyed:
-                raise StubMisuse(f"instance {self.key} destroyed during a stream")
-            yield ChatMessage.assistant(
-                word if i == len(words) - 1 else word + " ", metadata={"index": 0}
-            )
+        for reply in output.messages:
+            words = reply.text.split(" ")
+            for i, word in enumerate(words):
+                if self.destroyed:
+                    raise StubMisuse(f"instance {self.key} destroyed during a stream")
+                yield ChatMessage.assistant(
+                    word if i == len(words) - 1 else word + " ", metadata={"index": 0}
+                )
+        yield output
         self.history, self.user_messages = after, users_after
 
-    def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> dict[str, Any]:
         """The history as JSON-able data."""
         return {"version": 1, "history": [m.model_dump(mode="json") for m in self.history]}
 
-    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
+    async def restore(
+        self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]
+    ) -> None:
         """Replace the history with the snapshot's, then the logged ``messages`` after it."""
         history: list[ChatMessage] = []
         if snapshot is not None:
@@ -161,6 +211,21 @@ class StubAgent:
         history.extend(messages)
         self.history = history
         self.user_messages = sum(1 for message in history if message.role == "user")
+
+
+def _echo(users: Sequence[ChatMessage]) -> str:
+    """The last user message's text, and how many non-text blocks it carried."""
+    if not users:
+        return ""
+    last = users[-1]
+    if isinstance(last.content, str):
+        return last.content
+    others = sum(1 for block in last.content if not isinstance(block, TextBlock))
+    return last.text + (f" (+{others} blocks)" if others else "")
+
+
+def _answer(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 class StubFactory(AgentFactory):
@@ -181,13 +246,15 @@ class StubFactory(AgentFactory):
         self.instances.append(agent)
         return agent
 
-    async def destroy_agent(self, instance: AgentInstance) -> None:
-        """Mark the instance destroyed (raising :class:`StubMisuse` the second time)."""
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
+        """Mark the instance destroyed (raising :class:`StubMisuse` the second time) and
+        record why. The stub keeps nothing outside its instances, so nothing else goes."""
         if not isinstance(instance, StubAgent):
             raise StubMisuse(f"not a stub instance: {instance!r}")
         if instance.destroyed:
             raise StubMisuse(f"instance {instance.key} destroyed twice")
         instance.destroyed = True
+        instance.destroy_reason = reason
         if self.settings.destroy_latency:
             await asyncio.sleep(self.settings.destroy_latency)
         if self.faults.take("destroy"):
@@ -203,7 +270,7 @@ class StubFramework(Framework):
     """The ``stub`` framework."""
 
     name: ClassVar[str] = "stub"
-    native_sessions: ClassVar[bool] = False
+    interrupts: ClassVar[bool] = True
     persistence: ClassVar[Persistence | None] = "snapshot"
     snapshot_every: ClassVar[int] = 0  # the history is the message log: replay it
 

@@ -116,7 +116,7 @@ class _Demo:
                 messages=[ChatMessage.user("What is my name?")],
             )
             chunks = [
-                item.content
+                item.text
                 async for item in manager.stream(command)
                 if isinstance(item, ChatMessage)  # the last item is the turn's result
             ]

@@ -22,11 +22,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sessionful.content import Usage
 from sessionful.errors import CorruptSessionData
 from sessionful.keys import SessionKey
-from sessionful.models import ChatMessage
+from sessionful.models import ChatMessage, Interrupt
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -68,6 +69,11 @@ class SessionRecord(BaseModel):
     response_time_sum: float
     epoch: int
     owner: str | None
+    interrupts: list[Interrupt] = Field(default_factory=list)
+    """Interrupts the session's last turn left waiting for an answer."""
+    input_tokens: int = 0
+    """Tokens in, summed over the turns that reported usage."""
+    output_tokens: int = 0
 
 
 class LoadedSession(BaseModel):
@@ -95,6 +101,10 @@ class TurnWrite(NamedTuple):
     duration: float
     snapshot: Mapping[str, Any] | None = None
     """The adapter's snapshot after this turn, when the framework snapshots every turn."""
+    interrupts: Sequence[Interrupt] = ()
+    """The interrupts pending after this turn (replacing the record's)."""
+    usage: Usage | None = None
+    """Tokens this turn used (added to the record's totals)."""
 
 
 class SessionStore(ABC):
@@ -181,17 +191,41 @@ class SessionStore(ABC):
 # -- JSON encoding shared by the SQL stores ---------------------------------------------------
 
 
+_RICH = "$sessionful"
+"""Marks a log row's metadata column as holding a whole message (content blocks, tool calls,
+usage) rather than only its metadata. A plain-text message stores its metadata as it is, so the
+common row stays small and readable; its ``content`` column always holds the message's text."""
+
+
 def encode_message(message: ChatMessage) -> tuple[str, str, str | None, str]:
-    """``(role, content, name, metadata JSON)`` for a log row."""
-    return message.role, message.content, message.name, _dumps(message.metadata)
+    """``(role, text, name, metadata JSON)`` for a log row."""
+    if (
+        isinstance(message.content, str)
+        and not message.tool_calls
+        and message.tool_call_id is None
+        and message.usage is None
+        and _RICH not in message.metadata
+    ):
+        return message.role, message.content, message.name, _dumps(message.metadata)
+    whole = message.model_dump(mode="json", exclude={"role", "name"}, exclude_defaults=True)
+    return message.role, message.text, message.name, _dumps({_RICH: 1, "message": whole})
 
 
 def decode_message(key: SessionKey, role: Any, content: Any, name: Any, meta: Any) -> ChatMessage:
     """A log row back to a message; anything but plain JSON of the right shape is refused."""
     try:
         metadata = json.loads(meta)
+        if isinstance(metadata, dict) and _RICH in metadata:
+            _refuse_envelopes(key, metadata)
+            whole = metadata["message"]
+            if not isinstance(whole, dict):
+                raise TypeError("a rich message row does not hold an object")
+            message = ChatMessage.model_validate(
+                {"content": "", **whole, "role": role, "name": name}
+            )
+            return message
         message = ChatMessage(role=role, content=content, name=name, metadata=metadata)
-    except (ValueError, TypeError, ValidationError) as exc:
+    except (ValueError, TypeError, KeyError, ValidationError) as exc:
         raise CorruptSessionData(key, f"a logged message does not decode: {exc}") from exc
     _refuse_envelopes(key, metadata)
     return message
