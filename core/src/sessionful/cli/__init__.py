@@ -3,7 +3,7 @@
 ``sessionful demo`` runs the main job offline; ``chat``, ``serve``, ``sessions``,
 ``plugins`` and ``config`` work on the configuration (``--config PATH``, else
 ``$SESSIONFUL_CONFIG``, else ``./sessionful.toml``, else defaults). The reference is
-``docs/cli.md``; the commands are :data:`sessionful.cli.commands.app`.
+``docs/cli.md``; the commands are :data:`sessionful.cli.app.app`.
 
 This module stays importable without the extra, so the console script can say what to install.
 """
@@ -18,9 +18,9 @@ _CLI_EXTRA = ("typer", "rich", "click", "pydantic_settings", "tomli")
 
 
 def main() -> None:
-    """The console script: run :data:`~sessionful.cli.commands.app`."""
+    """The console script: run :data:`~sessionful.cli.app.app`."""
     try:
-        from sessionful.cli.commands import app
+        from sessionful.cli.app import app
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in _CLI_EXTRA:
             raise

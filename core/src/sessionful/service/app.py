@@ -19,7 +19,7 @@ from types import TracebackType
 from pydantic import BaseModel, ConfigDict
 
 from sessionful._plugins import Plugins
-from sessionful.errors import ConfigurationError, SessionError, UnknownAgent
+from sessionful.errors import ConfigurationError, SessionError, UnknownAgent, UnknownStrategy
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import CleanupReport
 from sessionful.manager import EndReport, SessionManager
@@ -41,6 +41,7 @@ __all__ = [
     "SessionPage",
     "SessionView",
     "new_session_id",
+    "strategy_persists",
 ]
 
 
@@ -105,7 +106,8 @@ class AgentService:
         self.agents: dict[str, AgentConfig] = {agent.id: agent for agent in settings.agents}
         frameworks = sorted({agent.framework for agent in settings.agents})
         extra = list(plugins)
-        store = settings.store if _persistent(settings.strategy, extra) else None
+        persists = bool(frameworks) and strategy_persists(settings.strategy, extra)
+        store = settings.store if persists else None
         self.managers: dict[str, SessionManager] = {}
         for framework in frameworks:
             self.managers[framework] = SessionManager(
@@ -288,8 +290,15 @@ class AgentService:
         return {name: manager.stats() for name, manager in self.managers.items()}
 
 
-def _persistent(strategy: str, plugins: Sequence[object]) -> bool:
-    """Whether the configured strategy keeps sessions in a store (``strategy.persistent``), so
-    its managers get the configured store. An unknown name is the manager's to report."""
-    found = Plugins(plugins).get_strategies().get(strategy)
-    return found is not None and found.persistent
+def strategy_persists(strategy: str, plugins: Iterable[object] = ()) -> bool:
+    """Whether the strategy named ``strategy`` keeps sessions in a store (its ``persistent``):
+    the one rule for whether the configured store applies, for the service and the command line.
+
+    Raises:
+        UnknownStrategy: no installed plugin registers ``strategy`` (the error lists those that
+            do).
+    """
+    available = Plugins(plugins).get_strategies()
+    if strategy not in available:
+        raise UnknownStrategy(strategy, available)
+    return available[strategy].persistent

@@ -54,7 +54,6 @@ async def stream_turn(
     deadline = loop.time() + timeout
     items = manager.stream(command)
     result: ExecutionResult | None = None
-    chunks: list[ChatMessage] = []
     try:
         while True:
             remaining = deadline - loop.time()
@@ -69,37 +68,12 @@ async def stream_turn(
             if isinstance(item, ExecutionResult):
                 result = item
                 continue  # the manager's last item; let its stream finish
-            chunks.append(item)
             yield item
     finally:
         await _close(items)
-    yield result if result is not None else _assembled(manager, command, chunks)
-
-
-def _assembled(
-    manager: SessionManager, command: ExecuteAgentCommand, chunks: list[ChatMessage]
-) -> ExecutionResult:
-    """The result of a manager whose stream does not end with one yet (until the manager's
-    stream yields its ``ExecutionResult``): the chunks joined per output message, and the stats
-    read now."""
-    pieces: dict[int, tuple[ChatMessage, list[str]]] = {}
-    for chunk in chunks:
-        index = chunk.metadata.get("index", 0)
-        index = index if isinstance(index, int) else 0
-        if index in pieces:
-            pieces[index][1].append(chunk.content)
-        else:
-            pieces[index] = (chunk, [chunk.content])
-    key = manager.key_for(command.agent_id, command.session_id, command.principal)
-    return ExecutionResult.model_construct(
-        session_key=key,
-        messages=[
-            head.model_copy(update={"content": "".join(texts)})
-            for head, texts in (pieces[i] for i in sorted(pieces))
-        ],
-        instance_event="reused",
-        stats=manager.session_stats(key),
-    )
+    if result is None:  # SessionManager.stream always ends with one
+        raise RuntimeError("the manager's stream ended without the turn's result")
+    yield result
 
 
 async def _next(items: AsyncIterator[TurnItem]) -> TurnItem | None:

@@ -1,0 +1,351 @@
+"""``sessionful sessions``: list, show, end and clean up stored sessions (strategy
+``persisted``), through a :class:`~sessionful.SessionManager` built from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import shlex
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sessionful._plugins import Plugins
+from sessionful.cli._context import settings_from
+from sessionful.cli._output import (
+    EXIT_CONFIG,
+    CliError,
+    ago,
+    duration,
+    handled,
+    out,
+    parse_age,
+    plural,
+    say,
+    show,
+    when,
+)
+from sessionful.cli.info import mask_url
+from sessionful.keys import SessionKey
+from sessionful.lifecycle import LifecyclePolicy
+from sessionful.manager import SessionManager
+from sessionful.models import ChatMessage
+from sessionful.service.app import strategy_persists
+from sessionful.service.config import Settings
+from sessionful.stores import SQLiteStore, store_from_url
+from sessionful.stores.base import SessionRecord
+
+__all__ = ["sessions_app"]
+
+sessions_app = typer.Typer(
+    help="Inspect and clean up stored sessions (strategy `persisted`).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+@asynccontextmanager
+async def _manager(
+    settings: Settings, lifecycle: LifecyclePolicy | None = None
+) -> AsyncIterator[SessionManager | None]:
+    """A manager on the configured store (closed after), or ``None`` for a SQLite file that does
+    not exist yet, so that looking creates nothing. Its framework is the first configured
+    agent's (the store is the same for all); it runs no turns and no sweeper."""
+    if not strategy_persists(settings.strategy):
+        raise CliError(
+            f"strategy {settings.strategy!r} keeps no sessions in a store; the sessions "
+            'commands need a persisted strategy (strategy = "persisted")',
+            EXIT_CONFIG,
+        )
+    store = store_from_url(settings.store, Plugins().get_stores())  # built, not opened
+    framework = settings.agents[0].framework if settings.agents else "stub"
+    manager = SessionManager(
+        framework,
+        settings.strategy,
+        lifecycle or LifecyclePolicy(sweep_interval=None),
+        framework_settings=settings.framework_settings.get(framework, {}),
+        store=store,
+    )
+    if isinstance(store, SQLiteStore) and not store.path.exists():
+        yield None
+        return
+    try:
+        yield manager
+    finally:
+        await manager.aclose()
+
+
+def _not_found(key: SessionKey) -> CliError:
+    whose = f" of principal {key.namespace!r}" if key.namespace is not None else ""
+    return CliError(f"no session {key.session_id!r} of agent {key.agent_id!r}{whose}")
+
+
+AgentFilter = Annotated[
+    str | None, typer.Option("--agent", "-a", metavar="ID", help="Only this agent's sessions.")
+]
+PrincipalFilter = Annotated[
+    str | None,
+    typer.Option("--principal", "-p", metavar="NAME", help="Only this principal's sessions."),
+]
+PrincipalOption = Annotated[
+    str | None,
+    typer.Option("--principal", "-p", metavar="NAME", help="The principal the session belongs to."),
+]
+
+
+@sessions_app.command("list")
+@handled
+def sessions_list(
+    ctx: typer.Context,
+    agent: AgentFilter = None,
+    principal: PrincipalFilter = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Sessions per page.")] = 20,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            metavar="KEY",
+            help="Start after this session key (the previous page's last, as printed).",
+        ),
+    ] = None,
+) -> None:
+    """List stored sessions, a page at a time, ordered by session key."""
+    settings = settings_from(ctx)
+    records, more = asyncio.run(_list(settings, agent, principal, limit, after))
+    if not records:
+        say("no stored sessions" + (" after " + after if after else ""))
+        return
+    now = time.time()
+    table = Table(title=f"Sessions ({mask_url(settings.store)})", title_justify="left")
+    for name in ("agent", "session", "principal", "template"):
+        table.add_column(name, overflow="fold")
+    for name in ("turns", "messages", "last activity", "idle"):
+        table.add_column(name, justify="right")
+    for record in records:
+        key = record.key
+        table.add_row(
+            key.agent_id,
+            key.session_id or "-",
+            key.namespace or "-",
+            f"{record.template_id}@{record.template_version}",
+            str(record.turn_count),
+            str(record.message_count),
+            when(record.last_activity),
+            ago(record.last_activity, now),
+        )
+    show(table)
+    if more:
+        command = ["sessionful", "sessions", "list", "--limit", str(limit)]
+        for flag, value in (("--agent", agent), ("--principal", principal)):
+            if value is not None:
+                command += [flag, value]
+        command += ["--after", str(records[-1].key)]
+        say(f"more: {shlex.join(command)}", "dim")
+
+
+async def _list(
+    settings: Settings, agent: str | None, principal: str | None, limit: int, after: str | None
+) -> tuple[list[SessionRecord], bool]:
+    async with _manager(settings) as manager:
+        if manager is None:
+            return [], False
+        found = await manager.list_sessions(
+            namespace=principal, agent_id=agent, after=after, limit=limit + 1
+        )
+    return found[:limit], len(found) > limit
+
+
+@sessions_app.command("show")
+@handled
+def sessions_show(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent id.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="The session id.")],
+    principal: PrincipalOption = None,
+    last: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="Show only the latest N messages (default: all)."),
+    ] = None,
+) -> None:
+    """Show one stored session: its analytics and its conversation."""
+    settings = settings_from(ctx)
+    key, record, history = asyncio.run(_show(settings, agent, session, principal, last))
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    mean = record.response_time_sum / record.turn_count if record.turn_count else None
+    rows = [
+        ("session", str(key)),
+        ("principal", key.namespace or "-"),
+        ("template", f"{record.template_id}@{record.template_version}"),
+        ("created", when(record.created_at)),
+        ("last activity", f"{when(record.last_activity)} ({ago(record.last_activity)} ago)"),
+        ("turns", str(record.turn_count)),
+        ("messages", str(record.message_count)),
+        ("mean response", "-" if mean is None else f"{mean * 1000:.1f} ms"),
+        ("lease", f"epoch {record.epoch}, {record.owner or 'no owner'}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    show(table)
+    shown = f"latest {len(history)}" if last is not None else str(len(history))
+    say(f"\nhistory ({shown} of {record.message_count} messages):", "bold")
+    for message in history:
+        say(_line(message))
+
+
+def _line(message: ChatMessage) -> str:
+    calls = message.metadata.get("tool_calls")
+    if calls and not message.content:
+        listed = ", ".join(f"{c.get('name')}({c.get('args', {})})" for c in calls)
+        return f"  {message.role}: calls {listed}"
+    return f"  {message.role}: {message.content}"
+
+
+async def _show(
+    settings: Settings, agent: str, session: str, principal: str | None, last: int | None
+) -> tuple[SessionKey, SessionRecord, list[ChatMessage]]:
+    async with _manager(settings) as manager:
+        if manager is None:
+            raise _not_found(SessionKey(agent, session, principal))
+        key = manager.key_for(agent, session, principal)
+        record = await manager.session_record(key)
+        if record is None:
+            raise _not_found(key)
+        return key, record, await manager.history(key, last)
+
+
+@sessions_app.command("end")
+@handled
+def sessions_end(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent id.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="The session id.")],
+    principal: PrincipalOption = None,
+) -> None:
+    """End a stored session: delete its record, its messages and its snapshot, and say what
+    was deleted. A service that has it loaded starts it afresh at its next turn."""
+    settings = settings_from(ctx)
+    key, deleted = asyncio.run(_end(settings, agent, session, principal))
+    listed = ", ".join(plural(count, kind.removesuffix("s")) for kind, count in deleted.items())
+    say(f"ended {key}: deleted {listed}")
+
+
+async def _end(
+    settings: Settings, agent: str, session: str, principal: str | None
+) -> tuple[SessionKey, dict[str, int]]:
+    async with _manager(settings) as manager:
+        if manager is None:
+            raise _not_found(SessionKey(agent, session, principal))
+        report = await manager.end_session(agent, session, namespace=principal)
+    if not any(report.deleted.values()):
+        raise _not_found(report.key)
+    return report.key, report.deleted
+
+
+@sessions_app.command("cleanup")
+@handled
+def sessions_cleanup(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE",
+            help="Delete sessions idle longer than this: seconds (86400) or with a unit "
+            "(90m, 12h, 7d, 2w). Default: lifecycle.retention.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count (and show the oldest) without deleting.")
+    ] = False,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Sessions deleted per batch (default: lifecycle.retention_batch).",
+        ),
+    ] = None,
+) -> None:
+    """Apply retention: delete stored sessions idle longer than an age, in bounded batches,
+    with a progress bar."""
+    settings = settings_from(ctx)
+    if older_than is not None:
+        age = parse_age(older_than)
+    elif settings.lifecycle.retention is not None:
+        age = settings.lifecycle.retention
+    else:
+        raise CliError(
+            "no age to clean up by: pass --older-than AGE or set lifecycle.retention", EXIT_CONFIG
+        )
+    size = batch or settings.lifecycle.retention_batch
+    asyncio.run(_cleanup(settings, age, dry_run, size))
+
+
+async def _cleanup(settings: Settings, age: float, dry_run: bool, size: int) -> None:
+    before = time.time() - age
+    limit = f"idle for more than {duration(age)} (last activity before {when(before)})"
+    # The manager's own retention sweep, with this age and batch: purged ``size`` at a time.
+    retention = LifecyclePolicy(sweep_interval=None, retention=age, retention_batch=size)
+    async with _manager(settings, retention) as manager:
+        if manager is None:
+            say(f"no stored sessions {limit}")
+            return
+        count, oldest = await _idle(manager, before)
+        if dry_run:
+            say(f"dry run: would delete {plural(count, 'stored session')} {limit}", "bold")
+            if oldest:
+                table = Table(title=f"Oldest {len(oldest)}", title_justify="left")
+                table.add_column("session", overflow="fold")
+                table.add_column("last activity", justify="right")
+                table.add_column("idle", justify="right")
+                for record in oldest:
+                    table.add_row(
+                        str(record.key), when(record.last_activity), ago(record.last_activity)
+                    )
+                show(table)
+            return
+        deleted = 0
+        columns = (
+            TextColumn("deleting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=out, transient=False) as progress:
+            task = progress.add_task("cleanup", total=count)
+            while True:
+                purged = (await manager.cleanup_inactive()).purged
+                deleted += len(purged)
+                progress.update(task, completed=deleted, total=max(count, deleted))
+                if len(purged) < size:
+                    break
+    say(f"deleted {plural(deleted, 'stored session')} {limit}", "bold")
+
+
+async def _idle(
+    manager: SessionManager, before: float, shown: int = 10
+) -> tuple[int, list[SessionRecord]]:
+    """How many stored sessions were last active before ``before``, and the oldest few; read
+    only, a page of the store at a time."""
+    count = 0
+    oldest: list[tuple[float, str, SessionRecord]] = []
+    after: str | None = None
+    while True:
+        page = await manager.list_sessions(after=after, limit=1000)
+        for record in page:
+            if record.last_activity < before:
+                count += 1
+                item = (-record.last_activity, str(record.key), record)
+                if len(oldest) < shown:
+                    heapq.heappush(oldest, item)
+                else:
+                    heapq.heappushpop(oldest, item)
+        if len(page) < 1000:
+            break
+        after = str(page[-1].key)
+    return count, [record for _, _, record in sorted(oldest, key=lambda i: (-i[0], i[1]))]
