@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 export NO_MKDOCS_2_WARNING := 1
 
-SOURCES := core/src adapters/stub/src adapters/langgraph/src
+SOURCES := core/src adapters/stub/src adapters/langgraph/src adapters/openai-agents/src
 
 .PHONY: setup demo tour test lint typecheck pytest bench soak docs dist clean
 
