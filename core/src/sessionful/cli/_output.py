@@ -14,6 +14,7 @@ import typer
 from rich.console import Console, RenderableType
 
 from sessionful.errors import ConfigurationError, SessionfulError
+from sessionful.models import ChatMessage
 
 __all__ = [
     "EXIT_CONFIG",
@@ -30,6 +31,7 @@ __all__ = [
     "plural",
     "say",
     "show",
+    "tool_calls",
     "when",
 ]
 
@@ -146,3 +148,12 @@ def parse_age(text: str) -> float:
             f"{text!r} is not an age: give seconds (3600) or a number with s, m, h, d or w (7d)"
         )
     return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+
+
+def tool_calls(message: ChatMessage) -> list[tuple[str, Any]]:
+    """``(name, args)`` of the tools ``message`` calls: its ``tool_calls``, else the
+    ``metadata["tool_calls"]`` an adapter may still put there."""
+    if message.tool_calls:
+        return [(call.name, call.args) for call in message.tool_calls]
+    listed = message.metadata.get("tool_calls") or []
+    return [(str(c.get("name")), c.get("args", {})) for c in listed if isinstance(c, dict)]

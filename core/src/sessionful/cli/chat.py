@@ -20,10 +20,11 @@ from sessionful.cli._output import (
     out,
     plural,
     say,
+    tool_calls,
 )
 from sessionful.errors import SessionfulError
 from sessionful.manager import SessionManager
-from sessionful.models import ChatMessage, ExecuteAgentCommand, ExecutionResult
+from sessionful.models import ChatMessage, ExecuteAgentCommand, ExecutionResult, StreamEvent
 from sessionful.service.config import Settings
 from sessionful.service.turns import stream_turn
 
@@ -157,16 +158,18 @@ async def _stream_turn(
                 if isinstance(item, ExecutionResult):
                     result = item
                     continue
+                if isinstance(item, StreamEvent):  # typed events: nothing to print
+                    continue
                 index = item.metadata.get("index", 0)
                 if index != current:
                     if current is not None:
                         say("")
                     current = index
                     say("  tool: " if item.role == "tool" else "agent: ", "bold", end="")
-                for call in item.metadata.get("tool_calls") or []:
-                    if call.get("name"):
-                        say(f"(calls {call['name']}({call.get('args', {})})) ", "cyan", end="")
-                say(item.content, "cyan" if item.role == "tool" else None, end="")
+                for name, args in tool_calls(item):
+                    if name:
+                        say(f"(calls {name}({args})) ", "cyan", end="")
+                say(item.text, "cyan" if item.role == "tool" else None, end="")
     finally:
         if current is not None:
             say("")

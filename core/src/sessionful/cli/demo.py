@@ -136,9 +136,7 @@ class _Demo:
             self.heading("Analytics")
             self.console.print(self.sessions_table(manager))
             self.console.print(self.counters_table(before, manager.stats()))
-            store = manager.store
-            assert store is not None
-            records = await store.list_sessions(agent_id=BOT.id)
+            records = await manager.list_sessions(agent_id=BOT.id)
             say(f"  stored sessions: {', '.join(str(r.key) for r in records)}")
             ended = await manager.end_session(BOT.id, "session-bob")
             say(f"  end_session(session-bob) deleted {ended.deleted}")

@@ -28,6 +28,7 @@ from sessionful.cli._output import (
     plural,
     say,
     show,
+    tool_calls,
     when,
 )
 from sessionful.cli.info import mask_url
@@ -199,11 +200,11 @@ def sessions_show(
 
 
 def _line(message: ChatMessage) -> str:
-    calls = message.metadata.get("tool_calls")
-    if calls and not message.content:
-        listed = ", ".join(f"{c.get('name')}({c.get('args', {})})" for c in calls)
+    calls = tool_calls(message)
+    if calls and not message.text:
+        listed = ", ".join(f"{name}({args})" for name, args in calls)
         return f"  {message.role}: calls {listed}"
-    return f"  {message.role}: {message.content}"
+    return f"  {message.role}: {message.text}"
 
 
 async def _show(

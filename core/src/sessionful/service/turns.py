@@ -13,12 +13,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from sessionful.errors import SessionError
 from sessionful.manager import SessionManager
-from sessionful.models import ChatMessage, ExecuteAgentCommand, ExecutionResult
+from sessionful.models import ChatMessage, ExecuteAgentCommand, ExecutionResult, StreamEvent
 
 __all__ = ["TurnItem", "TurnTimeout", "execute_turn", "stream_turn"]
 
-TurnItem = ChatMessage | ExecutionResult
-"""What a stream yields: ``ChatMessage`` chunks, then one ``ExecutionResult``, last."""
+TurnItem = ChatMessage | StreamEvent | ExecutionResult
+"""What a stream yields: ``ChatMessage`` chunks and typed ``StreamEvent``s as they come, then one
+``ExecutionResult``, last."""
 
 
 class TurnTimeout(SessionError, TimeoutError):

@@ -1,5 +1,6 @@
-"""A streamed turn as server-sent events: one ``data:`` event per chunk, then ``event: done``
-(a :class:`StreamDone` from the turn's own result) or ``event: error``."""
+"""A streamed turn as server-sent events: one ``data:`` event per chunk (and an
+``event: stream_event`` per typed event), then ``event: done`` (a :class:`StreamDone` from the
+turn's own result) or ``event: error``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from sessionful.models import ChatMessage, ExecutionResult
+from sessionful.models import ChatMessage, ExecutionResult, StreamEvent
 from sessionful.service.app import AgentService
 from sessionful.service.http._errors import agent_call, error_body, error_for
 from sessionful.service.http._models import StreamDone
@@ -80,6 +81,8 @@ async def stream_events(
                         stats=item.stats,
                     )
                     yield _sse(done.model_dump(mode="json"), "done")
+                elif isinstance(item, StreamEvent):
+                    yield _sse(item.model_dump(mode="json"), "stream_event")
                 else:
                     yield _sse(item.model_dump(mode="json"))
                 item = await agent_call(_next(items), "a streamed turn")
