@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sessionful.cli._output import tool_calls
 from sessionful.manager import SessionManager
 from sessionful.models import (
     AgentDefinition,
@@ -77,13 +78,14 @@ class _Demo:
         style = {"created": "green", "restored": "magenta"}.get(event)
         self.say(f"  [{session:<11} {event:>8}] user: {text}", style=style)
         for message in result.messages:
-            if message.metadata.get("tool_calls"):
-                call = message.metadata["tool_calls"][0]
-                self.say(f"  {'':<22} agent calls {call['name']}({call['args']})", style="cyan")
+            calls = tool_calls(message)
+            if calls:
+                name, args = calls[0]
+                self.say(f"  {'':<22} agent calls {name}({args})", style="cyan")
             elif message.role == "tool":
-                self.say(f"  {'':<22} tool: {message.content}", style="cyan")
+                self.say(f"  {'':<22} tool: {message.text}", style="cyan")
             else:
-                self.say(f"  {'':<22} agent: {message.content}")
+                self.say(f"  {'':<22} agent: {message.text}")
 
     async def turn(self, manager: SessionManager, session: str, text: str) -> ExecutionResult:
         command = ExecuteAgentCommand(

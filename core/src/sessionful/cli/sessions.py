@@ -7,9 +7,9 @@ import asyncio
 import heapq
 import shlex
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,10 +32,12 @@ from sessionful.cli._output import (
     when,
 )
 from sessionful.cli.info import mask_url
+from sessionful.errors import ConfigurationError
+from sessionful.factory import AgentFactory, AgentInstance, Framework
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import LifecyclePolicy
 from sessionful.manager import SessionManager
-from sessionful.models import ChatMessage
+from sessionful.models import AgentCreateRequest, ChatMessage, UnloadReason
 from sessionful.service.app import strategy_persists
 from sessionful.service.config import Settings
 from sessionful.stores import SQLiteStore, store_from_url
@@ -50,13 +52,32 @@ sessions_app = typer.Typer(
 )
 
 
+class _StoredOnly(Framework):
+    """The framework of the sessions commands' manager: they read and delete what the store
+    holds and run no turns, so no adapter is imported (LangGraph's import alone takes seconds)
+    and no agent is ever created."""
+
+    name = "sessionful-cli-stored-sessions"
+    persistence = "snapshot"
+
+    def create_agent_factory(self, settings: Mapping[str, Any]) -> AgentFactory:
+        return _NoAgents()
+
+
+class _NoAgents(AgentFactory):
+    async def create_agent(self, request: AgentCreateRequest) -> AgentInstance:
+        raise ConfigurationError("the sessions commands run no turns")
+
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
+        pass
+
+
 @asynccontextmanager
 async def _manager(
     settings: Settings, lifecycle: LifecyclePolicy | None = None
 ) -> AsyncIterator[SessionManager | None]:
     """A manager on the configured store (closed after), or ``None`` for a SQLite file that does
-    not exist yet, so that looking creates nothing. Its framework is the first configured
-    agent's (the store is the same for all); it runs no turns and no sweeper."""
+    not exist yet, so that looking creates nothing. It runs no turns and no sweeper."""
     if not strategy_persists(settings.strategy):
         raise CliError(
             f"strategy {settings.strategy!r} keeps no sessions in a store; the sessions "
@@ -64,12 +85,10 @@ async def _manager(
             EXIT_CONFIG,
         )
     store = store_from_url(settings.store, Plugins().get_stores())  # built, not opened
-    framework = settings.agents[0].framework if settings.agents else "stub"
     manager = SessionManager(
-        framework,
+        _StoredOnly(),
         settings.strategy,
         lifecycle or LifecyclePolicy(sweep_interval=None),
-        framework_settings=settings.framework_settings.get(framework, {}),
         store=store,
     )
     if isinstance(store, SQLiteStore) and not store.path.exists():
@@ -81,9 +100,9 @@ async def _manager(
         await manager.aclose()
 
 
-def _not_found(key: SessionKey) -> CliError:
-    whose = f" of principal {key.namespace!r}" if key.namespace is not None else ""
-    return CliError(f"no session {key.session_id!r} of agent {key.agent_id!r}{whose}")
+def _not_found(agent: str, session: str, principal: str | None) -> CliError:
+    whose = f" of principal {principal!r}" if principal is not None else ""
+    return CliError(f"no session {session!r} of agent {agent!r}{whose}")
 
 
 AgentFilter = Annotated[
@@ -212,11 +231,11 @@ async def _show(
 ) -> tuple[SessionKey, SessionRecord, list[ChatMessage]]:
     async with _manager(settings) as manager:
         if manager is None:
-            raise _not_found(SessionKey(agent, session, principal))
+            raise _not_found(agent, session, principal)
         key = manager.key_for(agent, session, principal)
         record = await manager.session_record(key)
         if record is None:
-            raise _not_found(key)
+            raise _not_found(agent, session, principal)
         return key, record, await manager.history(key, last)
 
 
@@ -241,10 +260,10 @@ async def _end(
 ) -> tuple[SessionKey, dict[str, int]]:
     async with _manager(settings) as manager:
         if manager is None:
-            raise _not_found(SessionKey(agent, session, principal))
+            raise _not_found(agent, session, principal)
         report = await manager.end_session(agent, session, namespace=principal)
     if not any(report.deleted.values()):
-        raise _not_found(report.key)
+        raise _not_found(agent, session, principal)
     return report.key, report.deleted
 
 

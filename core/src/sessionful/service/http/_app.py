@@ -53,7 +53,7 @@ def create_app(
     for manager in service.managers.values():
         if not manager.keeps_sessions_apart:
             raise ConfigurationError(
-                f"strategy {manager.strategy.name!r} does not keep sessions and principals apart;"
+                f"strategy {settings.strategy!r} does not keep sessions and principals apart;"
                 " the HTTP service needs 'per_session' or 'persisted'"
             )
     cluster = membership if membership is not None else membership_for(settings, service)
