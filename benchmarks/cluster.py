@@ -1,9 +1,9 @@
 """Several instances behind nginx (issue 6, item 5): affinity, the cost of a miss, scaling.
 
-Real processes on loopback, as in tests/test_cluster.py (whose harness, tests/_cluster.py, this
-uses): ``python -m sessionful.service.http`` instances with ``persisted`` sessions on the Postgres
-of ``SESSIONFUL_TEST_POSTGRES_DSN`` (``make bench`` runs under scripts/with-postgres.sh) and
-the stub agent, behind nginx on ``deploy/nginx.conf``. Without nginx or Postgres each section is
+Real processes on loopback, as in tests/test_cluster.py (whose harness, tests/support/cluster.py,
+this uses): ``python -m sessionful.service.http`` instances with ``persisted`` sessions on the
+Postgres of ``SESSIONFUL_TEST_POSTGRES_DSN`` (``make bench`` runs under scripts/with-postgres.sh)
+and the stub agent, behind nginx on ``deploy/nginx.conf``. Without nginx or Postgres each section is
 skipped with a note. A turn's ``instance_event`` says where it ran: ``reused`` means it landed on
 the instance that already had the session live (an affinity hit), ``restored`` that the instance
 had to rebuild it from the store and claim its lease (a miss).
@@ -12,7 +12,7 @@ had to rebuild it from the store and claim its lease (a miss).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib
 import os
 import sys
 import tempfile
@@ -37,15 +37,10 @@ HIT_TARGET = 0.99
 
 
 def _harness() -> ModuleType:
-    name = "_sessionful_cluster"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent.parent / "tests" / "_cluster.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    tests = str(Path(__file__).resolve().parent.parent / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)  # the tests' shared helpers: tests/support/
+    return importlib.import_module("support.cluster")
 
 
 def _unavailable() -> str | None:

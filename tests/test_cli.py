@@ -5,7 +5,6 @@ docs/cli.md; the example configuration file there."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -25,24 +24,14 @@ from typer.testing import CliRunner, Result
 
 from sessionful import ChatMessage, SessionKey
 from sessionful.cli._output import parse_age
-from sessionful.cli.app import app
-from sessionful.cli.info import masked
+from sessionful.cli.commands import app, masked
 from sessionful.service.config import ConfigFileError, Settings, load_settings
 from sessionful.stores import SQLiteStore, TurnWrite
+from support import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "sessionful"
 DAY = 86_400.0
-
-
-def _load_module(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 # -- fixtures and helpers -------------------------------------------------------------------------
@@ -682,14 +671,14 @@ DOC = ROOT / "docs" / "cli.md"
 
 def test_the_cli_reference_is_generated_from_the_app() -> None:
     """If this fails, run: .venv/bin/python scripts/gen_cli_reference.py"""
-    generator = _load_module("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
+    generator = load_file("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
     page = DOC.read_text(encoding="utf-8")
     assert generator.render(page) == page, "docs/cli.md is stale: run scripts/gen_cli_reference.py"
 
 
 def test_every_command_and_option_is_documented() -> None:
     page = DOC.read_text(encoding="utf-8")
-    generator = _load_module("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
+    generator = load_file("gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py")
     for ctx, command in generator.commands():
         assert f"### `{ctx.command_path}`" in page
         for param in command.get_params(ctx):

@@ -30,7 +30,6 @@ The short version (20 sessions x 10 turns) runs in ``make test``; ``SESSIONFUL_S
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
@@ -39,24 +38,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 
+from support import cluster as clusters
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-clusters = _load("_sessionful_cluster", Path(__file__).with_name("_cluster.py"))
 servers = clusters.servers
 ALICE, ECHO = servers.ALICE, servers.ECHO
 

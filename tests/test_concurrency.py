@@ -13,39 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import itertools
 import json
 import logging
 import os
 import signal
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from sessionful import SessionKey
 from sessionful.stores import SessionStore, SQLiteStore
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
+from support import workers
 
 SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 PROCESSES = 4

@@ -3,7 +3,7 @@ random points, many times over; after each kill, every turn acknowledged to the 
 store, in order and once, the SQLite file passes ``PRAGMA integrity_check``, and the session
 continues where it stopped.
 
-Each round a fresh child process (forked by tests/_workers.py ``zygote``, which imported
+Each round a fresh child process (forked by tests/support/workers.py ``zygote``, which imported
 everything once, so a restart costs milliseconds) runs three sessions concurrently, so kills land
 in group commits of several turns as well as in single ones, in claims, restores and schema setup.
 ``SESSIONFUL_SOAK=1`` (``make soak``) runs 500 rounds on SQLite and 200 on Postgres.
@@ -13,38 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import random
 import signal
 import sqlite3
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from sessionful import SessionKey
 from sessionful.stores import SessionStore, SQLiteStore
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
+from support import workers
 
 SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 SQLITE_ROUNDS = 500 if SOAK else 60

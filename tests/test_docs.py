@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import ast
 import doctest
-import importlib.util
 import re
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,26 +26,13 @@ import pytest
 
 import sessionful
 from sessionful import errors
+from support import load_file
+from support.examples import run_example
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
-
-def _load_module(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib, so no sys.path)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-run_example = _load_module(
-    "_sessionful_examples", Path(__file__).parent / "_examples.py"
-).run_example
 
 MY_PAGES = [
     ROOT / "README.md",
@@ -106,7 +91,7 @@ def all_blocks(pages: list[Path] = PAGES) -> list[Block]:
 
 
 def _load_generator() -> ModuleType:
-    return _load_module("gen_hook_reference", ROOT / "scripts" / "gen_hook_reference.py")
+    return load_file("gen_hook_reference", ROOT / "scripts" / "gen_hook_reference.py")
 
 
 # -- generated and copied content ----------------------------------------------------------------

@@ -6,35 +6,19 @@ without installing it: its module is loaded from examples/third_party_adapter/.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from sessionful import AgentDefinition, ChatMessage, ExecuteAgentCommand, SessionManager
 from sessionful.testing import AdapterUnderTest
+from support import load_file
+from support.examples import run_example, run_fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ADAPTER_DIR = EXAMPLES / "third_party_adapter"
-
-
-def _load_module(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib, so no sys.path)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_runs = _load_module("_sessionful_examples", Path(__file__).parent / "_examples.py")
-run_example, run_fresh = _runs.run_example, _runs.run_fresh
 
 
 def assert_lines(output: str, *expected: str) -> None:
@@ -201,8 +185,8 @@ def test_use_parrot() -> None:
 # -- the third-party adapter, uninstalled -------------------------------------------------------
 
 
-parrot = _load_module("sessionful_parrot", ADAPTER_DIR / "sessionful_parrot.py")
-parrot_tests = _load_module("_parrot_conformance", ADAPTER_DIR / "tests" / "test_parrot.py")
+parrot = load_file("sessionful_parrot", ADAPTER_DIR / "sessionful_parrot.py")
+parrot_tests = load_file("_parrot_conformance", ADAPTER_DIR / "tests" / "test_parrot.py")
 
 
 def test_pyproject_registers_the_entry_point() -> None:

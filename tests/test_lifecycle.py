@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -24,9 +24,7 @@ from sessionful import manager as manager_module
 from sessionful._registry import Entry
 from sessionful.lifecycle import ExpiryIndex
 from sessionful_stub import StubFactory
-
-if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
-    from conftest import ControlledAgent, ControlledFramework, FakeClock, Recorder
+from support import ControlledAgent, ControlledFramework, FakeClock, Recorder
 
 BOT = "customer-service-bot"
 Make = Callable[..., SessionManager]

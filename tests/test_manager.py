@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,9 +26,7 @@ from sessionful import (
     UnknownStrategy,
 )
 from sessionful_stub import StubAgent, StubFactory, StubFault
-
-if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
-    from conftest import ControlledAgent, ControlledFramework, FakeClock, Recorder
+from support import ControlledAgent, ControlledFramework, FakeClock, Recorder
 
 BOT = "customer-service-bot"
 

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import sqlite3
-import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -39,20 +36,8 @@ from sessionful import (
 )
 from sessionful.stores import MemoryStore, SessionStore, SQLiteStore
 from sessionful_stub import StubAgent, StubFault
+from support import workers
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-workers = _load("_sessionful_workers", Path(__file__).with_name("_workers.py"))
 check_log: Callable[[Sequence[ChatMessage]], list[str]] = workers.check_log
 
 BOT = "customer-service-bot"

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from pluggy import PluginValidationError
@@ -28,9 +28,7 @@ from sessionful import (
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV, Plugins
 from sessionful_stub import StubFramework
-
-if TYPE_CHECKING:  # conftest is not importable at run time; its objects come as fixtures
-    from conftest import ControlledFramework, FakeClock, Recorder
+from support import ControlledFramework, FakeClock, Recorder
 
 BOT = "customer-service-bot"
 Make = Callable[..., SessionManager]

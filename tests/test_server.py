@@ -10,7 +10,6 @@ principal) for 409, 429 and 504; and one per graceful-shutdown test, which SIGTE
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import secrets
 import signal
@@ -20,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -28,20 +26,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sessionful import hookimpl
+from support import load_file
+from support import server as servers
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ROOT = servers.ROOT
 ALICE, BOB, BOT, ECHO = servers.ALICE, servers.BOB, servers.BOT, servers.ECHO
 auth = servers.auth
@@ -788,7 +775,7 @@ def test_the_gateway_client_example_runs_against_the_server(main: Any) -> None:
 
 def test_the_configuration_reference_is_generated_from_the_settings() -> None:
     """If this fails, run: .venv/bin/python scripts/gen_config_reference.py"""
-    generator = _load("gen_config_reference", ROOT / "scripts" / "gen_config_reference.py")
+    generator = load_file("gen_config_reference", ROOT / "scripts" / "gen_config_reference.py")
     page = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
     assert generator.spliced(page) == page, (
         "docs/service.md's configuration reference is stale: run scripts/gen_config_reference.py"

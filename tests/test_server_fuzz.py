@@ -14,14 +14,10 @@ Bounded: 1,500 requests or 30 s in ``make test``; ``SESSIONFUL_SOAK=1``
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -31,19 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from support import server as servers
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ALICE, BOB, BOT, ECHO = servers.ALICE, servers.BOB, servers.BOT, servers.ECHO
 
 SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"

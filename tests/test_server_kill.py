@@ -15,31 +15,17 @@ Three kills in ``make test``; ``SESSIONFUL_SOAK=1`` (``make soak``) does 25.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
+from support import server as servers
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
 ALICE, ECHO = servers.ALICE, servers.ECHO
 
 SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"

@@ -51,8 +51,6 @@ from sessionful import (
     SessionBusy,
     SessionKey,
     SessionManager,
-    SessionStats,
-    hookimpl,
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV
 from sessionful_stub import (
@@ -64,6 +62,7 @@ from sessionful_stub import (
     StubMisuse,
     StubSettings,
 )
+from support import FakeClock, Recorder
 
 SOAK = os.environ.get("SESSIONFUL_SOAK") == "1"
 
@@ -81,43 +80,6 @@ T = TypeVar("T")
 
 
 # -- the system under test's surroundings -------------------------------------------------------
-
-
-class FakeClock:
-    """Seconds that move only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Recorder:
-    """A plugin recording every lifecycle hook as a comparable tuple, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-
-    @hookimpl
-    def session_created(self, key: SessionKey) -> None:
-        self.events.append(("created", key))
-
-    @hookimpl
-    def session_reused(self, key: SessionKey) -> None:
-        self.events.append(("reused", key))
-
-    @hookimpl
-    def session_evicted(self, key: SessionKey, reason: str) -> None:
-        self.events.append(("evicted", key, reason))
-
-    @hookimpl
-    def session_ended(self, key: SessionKey, stats: SessionStats | None) -> None:
-        self.events.append(("ended", key, stats is not None))
-
-    @hookimpl
-    def turn_completed(self, key: SessionKey, instance_event: str) -> None:
-        self.events.append(("turn", key, instance_event))
 
 
 @dataclass
@@ -493,7 +455,7 @@ class SessionMachine(RuleBasedStateMachine):
             self.mid_flight.append(f"{active} live instances, max_active {self.policy.max_active}")
 
     def new_events(self, since: int) -> list[tuple[Any, ...]]:
-        return self.recorder.events[since:]
+        return self.recorder.trace[since:]
 
     def turn(self, agent: str, session: str | None, extra: str, marker: bool) -> Turn:
         self.turns_sent += 1
@@ -510,7 +472,7 @@ class SessionMachine(RuleBasedStateMachine):
     ) -> tuple[Expected, T | None]:
         """Run one turn beside the model; check what every turn shares. ``None``: it failed,
         as the model said it would."""
-        since, made = len(self.recorder.events), len(self.factory.instances)
+        since, made = len(self.recorder.trace), len(self.factory.instances)
         expected = self.model.execute(turn, self.clock.now, abandon=abandon)
         try:
             outcome: T | None = self.run(awaitable)
@@ -602,7 +564,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def cleanup_inactive(self) -> None:
-        since = len(self.recorder.events)
+        since = len(self.recorder.trace)
         expected, events = self.model.cleanup(self.clock.now)
         report = self.run(self.manager.cleanup_inactive())
         assert self.new_events(since) == events
@@ -620,7 +582,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule(agent=agents, session=sessions)
     def end_session(self, agent: str, session: str | None) -> None:
-        since = len(self.recorder.events)
+        since = len(self.recorder.trace)
         expected, events = self.model.end(agent, session)
         report = self.run(self.manager.end_session(agent, session))
         assert self.new_events(since) == events
@@ -629,7 +591,7 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(agent=agents, session=sessions)
     def evict(self, agent: str, session: str | None) -> None:
         key = self.model.key(agent, session)
-        since = len(self.recorder.events)
+        since = len(self.recorder.trace)
         expected, events = self.model.evict(key)
         assert self.run(self.manager.evict(key)) is expected
         assert self.new_events(since) == events
@@ -637,7 +599,7 @@ class SessionMachine(RuleBasedStateMachine):
     @rule()
     def close(self) -> None:
         """``aclose()`` (what ``async with`` does on exit); the manager stays usable."""
-        since = len(self.recorder.events)
+        since = len(self.recorder.trace)
         events = self.model.close()
         self.run(self.manager.aclose())
         assert self.new_events(since) == events
@@ -721,7 +683,7 @@ class SessionMachine(RuleBasedStateMachine):
                 with suppress(Exception):
                     self.run(self.manager.aclose())
             elif self.manager is not None:
-                since = len(self.recorder.events)
+                since = len(self.recorder.trace)
                 expected = self.model.close()
                 self.run(self.manager.aclose())
                 assert self.new_events(since) == expected
@@ -758,7 +720,7 @@ class Batch:
         factory, recorder = machine.factory, machine.recorder
         before = {key: replace(live, texts=list(live.texts)) for key, live in model.live.items()}
         counts, faults = dict(model.counts), dict(model.faults)
-        made, since, t0 = len(factory.instances), len(recorder.events), machine.clock.now
+        made, since, t0 = len(factory.instances), len(recorder.trace), machine.clock.now
 
         calls: list[Awaitable[Any]] = []
         for i, op in enumerate(self.ops):
@@ -787,7 +749,7 @@ class Batch:
         finally:
             machine.pauses.tick = 0.0
         t1 = machine.clock.now
-        events = recorder.events[since:]
+        events = recorder.trace[since:]
         new = factory.instances[made:]
         new_ids = {id(instance) for instance in new}
 

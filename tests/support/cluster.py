@@ -1,46 +1,31 @@
 """Several real sessionful servers sharing one Postgres store, behind a real nginx.
 
 For tests/test_cluster.py and benchmarks/cluster.py: each instance is ``python -m
-sessionful.service.http`` (what ``sessionful serve`` runs) started by tests/_server.py on a free
-loopback port; nginx (Debian's package) runs as a child process, not a daemon, on the documented
-``deploy/nginx.conf`` rendered with the instances' ports and shorter timeouts, everything (pid,
-logs, temporary files) in a temporary folder.
+sessionful.service.http`` (what ``sessionful serve`` runs) started by tests/support/server.py on
+a free loopback port; nginx (Debian's package) runs as a child process, not a daemon, on the
+documented ``deploy/nginx.conf`` rendered with the instances' ports and shorter timeouts,
+everything (pid, logs, temporary files) in a temporary folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 
+from support import server as servers
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, once (tests run with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load("_sessionful_server", Path(__file__).with_name("_server.py"))
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
 UPSTREAM_HEADER = "x-upstream"
 """nginx's ``add_header X-Upstream $upstream_addr``: which instance(s) answered."""
@@ -155,7 +140,7 @@ def instance_config(directory: Path, dsn: str, name: str, **options: Any) -> Pat
 @dataclass
 class Cluster:
     instances: list[Any]
-    """tests/_server.py ``Server``s."""
+    """tests/support/server.py ``Server``s."""
     nginx: Nginx
     directory: Path
     stopped: set[int] = field(default_factory=set)

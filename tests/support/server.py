@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 BOT = "customer-service-bot"
 """The LangGraph agent: template ``tool-agent`` on the offline model."""

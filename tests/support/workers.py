@@ -1,6 +1,6 @@
 """Child processes for the crash, concurrency and fencing tests, and the parent's side of them.
 
-Run as a script (``python tests/_workers.py MODE ...``) it is one worker process:
+Run as a script (``python tests/support/workers.py MODE ...``) it is one worker process:
 
 ``crash``
     prints ``READY``, waits for ``GO`` on stdin, then runs turns on its sessions until it is
@@ -21,7 +21,7 @@ Run as a script (``python tests/_workers.py MODE ...``) it is one worker process
     with its stale lease straight through the store API and reports how many were accepted, then
     retries the turn.
 
-Imported (the tests load it by path), it offers the parent's helpers: :class:`Child` (a worker
+Imported (``from support import workers``), it offers the parent's helpers: :class:`Child` (a worker
 as a context manager: pipes closed and process reaped however the test ends), :func:`check_log`
 (the no-fork, no-loss check of a stub session's log), :func:`postgres_url` and
 :func:`drop_namespace`. Every line a worker prints is flushed at once: an ``ACK`` on the
@@ -56,6 +56,8 @@ from sessionful import (
     LifecyclePolicy,
     SessionKey,
     SessionManager,
+    TurnOutput,
+    TurnRequest,
 )
 from sessionful.stores import SessionStore, SQLiteStore
 from sessionful.stores.base import Lease, TurnWrite
@@ -64,7 +66,7 @@ from sessionful_stub import StubAgent, StubFactory, StubFramework, StubSettings
 AGENT = "reliability-bot"
 DEFINITION = AgentDefinition(id=AGENT, name="Reliability", template_id="echo", template_version="1")
 WORKER = Path(__file__).resolve()
-ROOT = WORKER.parent.parent
+ROOT = WORKER.parents[2]
 
 # -- the worker side ------------------------------------------------------------------------------
 
@@ -199,13 +201,13 @@ class _GatedAgent(StubAgent):
     """A stub agent whose turn on a message containing ``gate`` stops, inside the adapter (after
     the manager checked the lease), until the parent sends ``GO``."""
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        if any("gate" in m.content for m in messages):
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        if any("gate" in m.text for m in request.messages):
             emit("INSIDE")
             line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
             if line.strip() != "GO":
                 raise SystemExit("the parent went away")
-        return await super().ainvoke(messages)
+        return await super().ainvoke(request)
 
 
 class _GatedFactory(StubFactory):
@@ -301,7 +303,7 @@ def run_zygote(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="_workers.py")
+    parser = argparse.ArgumentParser(prog="workers.py")
     parser.add_argument("mode", choices=("crash", "zygote", "turns", "fence"))
     parser.add_argument("--store", required=True)
     parser.add_argument("--namespace", required=True)
