@@ -24,7 +24,8 @@ from typer.testing import CliRunner, Result
 
 from sessionful import ChatMessage, SessionKey
 from sessionful.cli._output import parse_age
-from sessionful.cli.commands import app, masked
+from sessionful.cli.app import app
+from sessionful.cli.info import masked
 from sessionful.service.config import ConfigFileError, Settings, load_settings
 from sessionful.stores import SQLiteStore, TurnWrite
 from support import load_file
