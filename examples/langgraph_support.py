@@ -4,7 +4,9 @@ Run: .venv/bin/python examples/langgraph_support.py
 
 Shows a platform team's own template registered through the ``register_templates`` hook (passed
 here as a plugin object; a package would use the ``sessionful`` entry point), the built-in
-``tool-agent`` template calling ``order_status``, streaming, and the analytics.
+``tool-agent`` template calling ``order_status``, a refund a person approves first (the graph's
+``interrupt()`` ends the turn ``interrupted``; the next turn answers it with ``resume``),
+streaming with typed ``updates`` events, and the analytics with token usage.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sessionful import (
     ExecuteAgentCommand,
     ExecutionResult,
     SessionManager,
+    StreamEvent,
     hookimpl,
 )
 from sessionful_langgraph import BuildContext, template
@@ -58,6 +61,12 @@ def say(agent: str, session: str, text: str) -> ExecuteAgentCommand:
     )
 
 
+def show(result: ExecutionResult) -> None:
+    for message in result.messages:
+        calls = ", ".join(f"{call.name}({call.args})" for call in message.tool_calls)
+        print(f"    {message.role}: {message.text or f'(calls {calls})'}")
+
+
 async def main() -> None:
     manager = SessionManager(framework="langgraph", strategy="per_session", plugins=[MyTemplates()])
     manager.register_agent(
@@ -87,21 +96,40 @@ async def main() -> None:
         for session, text in conversation:
             result = await manager.execute(say("customer-service-bot", session, text))
             print(f"[{session} · {result.instance_event}] user: {text}")
-            for message in result.messages:
-                shown = message.content or f"(calls {message.metadata['tool_calls'][0]['name']})"
-                print(f"    {message.role}: {shown}")
+            show(result)
+
+        # Human in the loop: the refund tool asks for approval before it runs.
+        asked = await manager.execute(
+            say("customer-service-bot", "session-ada", "Please refund $20 on order A-1001")
+        )
+        question = asked.interrupts[0]
+        print(f"[session-ada · {asked.status}] asks: {question.value['question']}")
+        approved = await manager.execute(
+            ExecuteAgentCommand(
+                agent_id="customer-service-bot",
+                session_id="session-ada",
+                resume={question.id: "yes"},
+            )
+        )
+        print(f"[session-ada · {approved.status}] approved: yes")
+        show(approved)
 
         print("streaming:", end=" ")
         async for item in manager.stream(say("concierge", "guest-1", "Hello, my name is Ada")):
             if isinstance(item, ExecutionResult):  # the stream ends with the turn's result
                 print(f" ({item.instance_event}, turn {item.stats.turn_count})")
+            elif isinstance(item, StreamEvent):  # a node's state update
+                print(f"[{item.type}: {', '.join(item.data)}]", end="", flush=True)
             else:
-                print(item.content, end="|", flush=True)
+                print(item.text, end="|", flush=True)
 
         for key in manager.list_agents():
             stats = manager.session_stats(key)
             assert stats is not None
-            print(f"{key}: {stats.turn_count} turns, {stats.message_count} messages")
+            print(
+                f"{key}: {stats.turn_count} turns, {stats.message_count} messages, "
+                f"{stats.input_tokens} tokens in, {stats.output_tokens} out"
+            )
         print(manager.stats())
 
 

@@ -45,7 +45,7 @@ async def test_a_conversation_survives_a_restart_and_stays_per_session(tmp_path:
         "user",
         "assistant",
     ]
-    assert history[3].metadata["tool_calls"][0]["name"] == "order_status"
+    assert history[3].tool_calls[0].name == "order_status"
 
 
 async def test_eviction_then_restore_replays_the_log(tmp_path: Path) -> None:

@@ -1,26 +1,21 @@
-"""The ``langgraph`` framework: compiled graphs shared per template, one instance per session."""
+"""The ``langgraph`` framework: compiled graphs shared per template, one thread per session."""
 
 from __future__ import annotations
 
-import itertools
+import base64
+import contextlib
 import json
-import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-)
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, ValidationError
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict
 
 from sessionful import (
     AgentCreateRequest,
@@ -28,8 +23,16 @@ from sessionful import (
     AgentInstance,
     ChatMessage,
     ConfigurationError,
+    Interrupt,
     SessionKey,
+    StreamEvent,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+    Usage,
 )
+from sessionful_langgraph._local import LocalSaver
+from sessionful_langgraph._messages import from_langchain, jsonable, new_id, to_langchain
 from sessionful_langgraph.templates import BuildContext, resolve_model
 
 __all__ = [
@@ -41,13 +44,18 @@ __all__ = [
     "to_langchain",
 ]
 
-# Ids for incoming messages: unique per process by the counter, across processes by the
-# random prefix; cheaper than uuid4 on every turn.
-_ID_PREFIX = f"as-{os.urandom(6).hex()}-"
-_ID_COUNTER = itertools.count()
-
 Durability = Literal["exit", "async", "sync"]
-_STREAM_MODES: list[Literal["messages", "values"]] = ["messages", "values"]
+_STREAM_MODES: list[Literal["messages", "updates", "custom", "values"]] = [
+    "messages",
+    "updates",
+    "custom",
+    "values",
+]
+_RESERVED = frozenset({"thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map"})
+"""``configurable`` keys that name the thread and its checkpoint: the adapter's, never a turn's
+context."""
+_INTERRUPT = "__interrupt__"
+_SNAPSHOT_VERSION = 2
 
 
 def strict_serializer(allowed: Sequence[tuple[str, ...]] = ()) -> JsonPlusSerializer:
@@ -65,91 +73,29 @@ class LangGraphSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     checkpointer: Literal["memory"] | BaseCheckpointSaver[Any] | None = None
-    """``None`` (default): each instance holds its thread's latest state and the graph writes no
-    checkpoints; the state goes when the instance is unloaded. ``"memory"``: LangGraph's
-    ``InMemorySaver`` (strict serializer), which keeps every checkpoint of a thread until the
-    session ends. Or any ``BaseCheckpointSaver``; its thread for a session is deleted when the
-    instance is destroyed."""
+    """``None`` (default): the adapter's own in-memory saver, which keeps each session's latest
+    checkpoint only and forgets it when the instance is unloaded (``interrupt()`` and resume work;
+    under ``persisted`` the core stores it). ``"memory"``: LangGraph's ``InMemorySaver`` (strict
+    serializer), which keeps every checkpoint of a thread until the session ends. Or any
+    ``BaseCheckpointSaver`` (say ``AsyncPostgresSaver``): a session's thread is kept when its
+    instance is unloaded and deleted when the session ends."""
     durability: Durability = "exit"
-    """With a checkpointer: when LangGraph writes checkpoints. ``"exit"`` writes one when the turn
-    completes, which is all a request/response turn needs."""
+    """With a checkpointer of yours: when LangGraph writes checkpoints. ``"exit"`` writes one
+    when the turn ends, which is all a request/response turn needs."""
     recursion_limit: int = 25
     """LangGraph's bound on steps per turn."""
 
 
-def to_langchain(message: ChatMessage) -> BaseMessage:
-    """The langchain-core message for ``message`` (with a fresh id when it has none).
-
-    Raises ``ConfigurationError`` naming the problem when the message's metadata cannot make a
-    langchain-core message (a malformed ``tool_calls``, say): bad input, not an agent failure.
-    """
-    try:
-        return _to_langchain(message)
-    except (ValidationError, TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"a {message.role} message cannot be passed to LangGraph: {exc}"
-        ) from None
-
-
-def _to_langchain(message: ChatMessage) -> BaseMessage:
-    meta = message.metadata
-    ident = meta.get("id") or f"{_ID_PREFIX}{next(_ID_COUNTER)}"
-    if not isinstance(ident, str):
-        raise TypeError(f"metadata 'id' must be a string, not {type(ident).__name__}")
-    if message.role == "user":
-        return HumanMessage(content=message.content, id=ident, name=message.name)
-    if message.role == "assistant":
-        return AIMessage(
-            content=message.content,
-            id=ident,
-            name=message.name,
-            tool_calls=meta.get("tool_calls", []),
-        )
-    if message.role == "system":
-        return SystemMessage(content=message.content, id=ident)
-    return ToolMessage(
-        content=message.content,
-        id=ident,
-        name=message.name,
-        tool_call_id=meta.get("tool_call_id", ""),
-    )
-
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
-
-
-def from_langchain(message: BaseMessage, **extra: Any) -> ChatMessage:
-    """The :class:`~sessionful.ChatMessage` for a langchain-core message."""
-    meta: dict[str, Any] = {"id": message.id, **extra}
-    if isinstance(message, HumanMessage):
-        return ChatMessage(role="user", content=_text(message), name=message.name, metadata=meta)
-    if isinstance(message, ToolMessage):
-        meta["tool_call_id"] = message.tool_call_id
-        return ChatMessage(role="tool", content=_text(message), name=message.name, metadata=meta)
-    if isinstance(message, SystemMessage):
-        return ChatMessage(role="system", content=_text(message), metadata=meta)
-    if isinstance(message, AIMessage) and message.tool_calls:
-        meta["tool_calls"] = [dict(call) for call in message.tool_calls]
-    return ChatMessage(role="assistant", content=_text(message), name=message.name, metadata=meta)
-
-
-def _after(messages: Sequence[BaseMessage], last_input_id: str, fallback: int) -> list[BaseMessage]:
-    """The messages a turn produced: those after its last input message."""
-    for position in range(len(messages) - 1, -1, -1):
-        if messages[position].id == last_input_id:
-            return list(messages[position + 1 :])
-    return list(messages[fallback:])
+def _ids(messages: Iterable[Any]) -> set[str]:
+    return {m.id for m in messages if isinstance(m, BaseMessage) and m.id is not None}
 
 
 class LangGraphAgent:
     """One session's view of a shared compiled graph: the graph bound to ``thread_id = str(key)``.
 
-    Without a checkpointer it also holds the thread's latest state, which it replaces only when a
-    turn completes, so a failed or abandoned turn leaves the session as it was.
+    A turn that does not complete (it raised, was cancelled, or its stream was abandoned) is
+    undone: its checkpoints are deleted (``delete_for_runs``), or, on a saver that cannot, the
+    next turn starts from the checkpoint before it.
     """
 
     def __init__(
@@ -158,93 +104,247 @@ class LangGraphAgent:
         graph: CompiledStateGraph[Any, Any, Any, Any],
         settings: LangGraphSettings,
         template_version: str,
-        checkpointed: bool,
+        checkpointer: BaseCheckpointSaver[Any],
+        owned: bool,
     ) -> None:
         self.key = key
         self.template_version = template_version
         """The template version this session was created on; it keeps it until it ends."""
         self.graph = graph
-        self._checkpointed = checkpointed
-        self._durability: Durability | None = settings.durability if checkpointed else None
-        self._config: RunnableConfig = {
-            "configurable": {"thread_id": str(key)},
-            "recursion_limit": settings.recursion_limit,
+        self.checkpointer = checkpointer
+        """The saver holding this session's thread."""
+        self.thread_id = str(key)
+        self._owned = owned
+        self._durability: Durability = "exit" if owned else settings.durability
+        self._recursion_limit = settings.recursion_limit
+        # Ids of the thread's messages as of its latest completed turn (None: not read yet).
+        self._known: set[str] | None = set() if owned else None
+        # The checkpoint the next turn starts from, when it is not the thread's latest.
+        self._pin: str | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _thread_config(self) -> RunnableConfig:
+        configurable: dict[str, Any] = {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        if self._pin is not None:
+            configurable["checkpoint_id"] = self._pin
+        return {"configurable": configurable}
+
+    def _turn_config(self, context: Mapping[str, Any], run_id: str) -> RunnableConfig:
+        configurable = {
+            k: v for k, v in context.items() if k not in _RESERVED and not k.startswith("__")
         }
-        self._state: dict[str, Any] = {}
-        # A graph whose whole state is its messages can be rebuilt from the message log, so it
-        # needs a snapshot only when unloaded; any other state is snapshotted with every turn.
-        self.snapshot_every = 0 if set(graph.builder.channels) <= {"messages"} else 1
-        """Read by the ``persisted`` strategy in place of the framework's default."""
+        configurable["thread_id"] = self.thread_id
+        if self._pin is not None:
+            configurable["checkpoint_id"] = self._pin
+        return {
+            "configurable": configurable,
+            "recursion_limit": self._recursion_limit,
+            "metadata": {"run_id": run_id},
+        }
 
-    @property
-    def state(self) -> Mapping[str, Any]:
-        """The thread's latest state as held by the instance (empty with a checkpointer)."""
-        return self._state
+    def _turn_input(self, request: TurnRequest) -> tuple[Any, set[str]]:
+        incoming = [to_langchain(m) for m in request.messages]
+        ids = _ids(incoming)
+        if request.resume:
+            update = {"messages": incoming} if incoming else None
+            return Command(resume=dict(request.resume), update=update), ids
+        return {"messages": incoming}, ids
 
-    def _input(self, incoming: list[BaseMessage]) -> tuple[dict[str, Any], int]:
-        if self._checkpointed:
-            return {"messages": incoming}, 0
-        prior = self._state.get("messages", [])
-        return {**self._state, "messages": [*prior, *incoming]}, len(prior) + len(incoming)
+    def _kwargs(self, request: TurnRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"durability": self._durability}
+        if request.context:
+            kwargs["context"] = request.context
+        return kwargs
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        """Run the graph on the new messages; return the messages it produced."""
-        incoming = [to_langchain(m) for m in messages]
-        graph_input, fallback = self._input(incoming)
-        state = await self.graph.ainvoke(graph_input, self._config, durability=self._durability)
-        produced = _after(state["messages"], str(incoming[-1].id), fallback)
-        if not self._checkpointed:
-            self._state = state
-        return [from_langchain(m) for m in produced]
+    async def _prior(self) -> set[str]:
+        if self._known is None:
+            state = await self.graph.aget_state(self._thread_config())
+            values = state.values if isinstance(state.values, dict) else {}
+            self._known = _ids(values.get("messages", ()))
+        return self._known
 
-    async def astream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatMessage]:
-        """Yield chunks as the graph produces them (``metadata["index"]``: which message of the
-        turn); the held state is replaced only once the stream completes."""
-        incoming = [to_langchain(m) for m in messages]
-        graph_input, _ = self._input(incoming)
-        final: dict[str, Any] | None = None
-        order: dict[str, int] = {}
-        parts: AsyncIterator[Any] = self.graph.astream(
-            graph_input, self._config, stream_mode=_STREAM_MODES, durability=self._durability
-        )
-        async for mode, payload in parts:
-            if mode == "values":
-                final = payload
-                continue
-            chunk: BaseMessage = payload[0]
-            if not chunk.content and not getattr(chunk, "tool_call_chunks", None):
-                continue  # the empty closing chunk some models send
-            index = order.setdefault(str(chunk.id), len(order))
-            yield from_langchain(chunk, index=index)
-        if final is not None and not self._checkpointed:
-            self._state = final
+    # -- a turn --------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """The thread's latest state as JSON: messages as sessionful messages, any other
-        state key as it is (it must be JSON already). No LangChain serialisation is involved."""
-        values = (
-            dict(self.graph.get_state(self._config).values) if self._checkpointed else self._state
-        )
-        messages = [from_langchain(m).model_dump(mode="json") for m in values.get("messages", [])]
-        rest = {k: v for k, v in values.items() if k != "messages"}
-        return {"version": 1, "messages": messages, "state": rest}
+    def _output(
+        self, values: Any, prior: set[str], incoming: set[str]
+    ) -> tuple[TurnOutput, set[str]]:
+        values = values if isinstance(values, dict) else {}
+        messages = [m for m in values.get("messages", ()) if isinstance(m, BaseMessage)]
+        produced = [
+            from_langchain(m) for m in messages if m.id not in prior and m.id not in incoming
+        ]
+        interrupts = [
+            Interrupt(id=str(i.id), value=jsonable(i.value)) for i in values.get(_INTERRUPT, ())
+        ]
+        usage: Usage | None = None
+        for message in produced:
+            if message.usage is not None:
+                usage = message.usage if usage is None else usage + message.usage
+        return TurnOutput(messages=produced, interrupts=interrupts, usage=usage), _ids(messages)
 
-    def restore(self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]) -> None:
-        """Rebuild the thread from a snapshot and the logged messages after it."""
+    async def _settle(self, known: set[str]) -> None:
+        """A turn completed: remember its messages; the owned saver keeps the latest only."""
+        self._known = known
+        self._pin = None
+        if self._owned:
+            await self.checkpointer.aprune([self.thread_id], strategy="keep_latest")
+
+    async def _undo(self, run_id: str) -> None:
+        """Leave the thread as it was before the run ``run_id``."""
+        try:
+            await self.checkpointer.adelete_for_runs([run_id])
+            return
+        except NotImplementedError:
+            pass
+        if self._pin is not None:
+            return  # the next turn starts from the pinned checkpoint anyway
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        }
+        async for found in self.checkpointer.alist(thread):
+            if found.metadata.get("run_id") != run_id:
+                self._pin = found.config["configurable"]["checkpoint_id"]
+                return
+        await self.checkpointer.adelete_thread(self.thread_id)  # the run was its only history
+
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        """Run the graph on the turn's messages (or resume it with ``request.resume``); return
+        the messages it produced, its open interrupts and its usage."""
+        graph_input, incoming = self._turn_input(request)
+        prior = await self._prior()
+        run_id = new_id()
+        done = False
+        try:
+            values = await self.graph.ainvoke(
+                graph_input, self._turn_config(request.context, run_id), **self._kwargs(request)
+            )
+            output, known = self._output(values, prior, incoming)
+            done = True
+        finally:
+            if not done:
+                await self._undo(run_id)
+        await self._settle(known)
+        return output
+
+    async def astream(
+        self, request: TurnRequest
+    ) -> AsyncIterator[ChatMessage | StreamEvent | TurnOutput]:
+        """Yield message chunks as the graph produces them (``metadata["index"]``: which
+        message of the turn), its ``updates`` and ``custom`` payloads as
+        :class:`~sessionful.StreamEvent`, then the turn's output. The turn counts only once the
+        output has been taken; a stream stopped before is undone."""
+        graph_input, incoming = self._turn_input(request)
+        prior = await self._prior()
+        run_id = new_id()
+        done = False
+        try:
+            final: Any = None
+            order: dict[str, int] = {}
+            parts: AsyncGenerator[Any, None] = self.graph.astream(  # type: ignore[assignment]
+                graph_input,
+                self._turn_config(request.context, run_id),
+                stream_mode=_STREAM_MODES,
+                **self._kwargs(request),
+            )
+            async with contextlib.aclosing(parts):
+                async for mode, payload in parts:
+                    if mode == "values":
+                        final = payload
+                    elif mode == "messages":
+                        chunk = payload[0]
+                        if not isinstance(chunk, BaseMessage) or chunk.id in incoming:
+                            continue
+                        if not chunk.content and not getattr(chunk, "tool_call_chunks", None):
+                            continue  # the empty closing chunk some models send
+                        index = order.setdefault(str(chunk.id), len(order))
+                        yield from_langchain(chunk, index=index)
+                    elif mode == "updates":
+                        if isinstance(payload, dict) and set(payload) == {_INTERRUPT}:
+                            continue  # the turn's output carries the interrupts
+                        yield StreamEvent(type="updates", data=jsonable(payload))
+                    else:
+                        yield StreamEvent(type=str(mode), data=jsonable(payload))
+            output, known = self._output(final, prior, incoming)
+            yield output
+            done = True
+        finally:
+            if not done:
+                await self._undo(run_id)
+        await self._settle(known)
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The thread's latest checkpoint (pending writes, so pending interrupts, included),
+        serialised by the strict serializer: ``{"version": 2, "type", "data"}`` with ``data``
+        base64. Any state LangGraph checkpoints round-trips, with nothing replayed."""
+        found = await self.checkpointer.aget_tuple(self._thread_config())
+        if found is None:
+            return {"version": _SNAPSHOT_VERSION, "type": None, "data": None}
+        payload = {
+            "checkpoint": found.checkpoint,
+            "metadata": found.metadata,
+            "writes": [list(write) for write in found.pending_writes or ()],
+        }
+        kind, data = _SERDE.dumps_typed(payload)
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "type": kind,
+            "data": base64.b64encode(data).decode("ascii"),
+        }
+
+    async def restore(
+        self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]
+    ) -> None:
+        """Make the snapshot's checkpoint the thread's current one (written to the saver unless
+        it holds it already), then add any logged ``messages`` after it."""
+        version = None if snapshot is None else snapshot.get("version")
+        if snapshot is not None and version == _SNAPSHOT_VERSION:
+            if snapshot.get("data") is not None:
+                await self._restore_checkpoint(snapshot)
+        elif snapshot is not None and version != 1:
+            raise ValueError(f"not a langgraph snapshot (version {version!r})")
         values: dict[str, Any] = {}
-        saved: list[Any] = []
-        if snapshot is not None:
-            if snapshot.get("version") != 1 or not isinstance(snapshot.get("messages"), list):
+        if snapshot is not None and version == 1:  # written by sessionful 0.1
+            if not isinstance(snapshot.get("messages"), list):
                 raise ValueError("not a langgraph snapshot (expected version 1 with messages)")
             values = dict(snapshot.get("state") or {})
-            saved = snapshot["messages"]
-        history = [to_langchain(ChatMessage.model_validate(m)) for m in saved]
-        history += [to_langchain(m) for m in messages]
-        values["messages"] = history
-        if self._checkpointed:
-            self.graph.update_state(self._config, values)
-        else:
-            self._state = values
+            saved = [ChatMessage.model_validate(m) for m in snapshot["messages"]]
+            values["messages"] = [to_langchain(m) for m in saved]
+        if messages:
+            values["messages"] = [*values.get("messages", ()), *map(to_langchain, messages)]
+        if values:
+            config = await self.graph.aupdate_state(self._thread_config(), values)
+            self._pin = None if self._pin is None else config["configurable"]["checkpoint_id"]
+        self._known = None
+
+    async def _restore_checkpoint(self, snapshot: Mapping[str, Any]) -> None:
+        try:
+            payload = _SERDE.loads_typed((snapshot["type"], base64.b64decode(snapshot["data"])))
+            checkpoint = payload["checkpoint"]
+            cid = checkpoint["id"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt langgraph snapshot: {exc!r}") from exc
+        saver = self.checkpointer
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        }
+        at: RunnableConfig = {"configurable": {**thread["configurable"], "checkpoint_id": cid}}
+        if await saver.aget_tuple(at) is None:
+            config = await saver.aput(
+                thread, checkpoint, payload["metadata"], dict(checkpoint["channel_versions"])
+            )
+            by_task: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in payload["writes"]:
+                by_task.setdefault(task_id, []).append((channel, value))
+            for task_id, writes in by_task.items():
+                await saver.aput_writes(config, writes, task_id)
+        latest = await saver.aget_tuple(thread)
+        self._pin = None if latest is None or latest.checkpoint["id"] == cid else cid
+
+
+_SERDE = strict_serializer()
 
 
 class LangGraphFactory(AgentFactory):
@@ -253,9 +353,14 @@ class LangGraphFactory(AgentFactory):
     def __init__(self, settings: LangGraphSettings) -> None:
         self.settings = settings
         checkpointer = settings.checkpointer
-        if checkpointer == "memory":
+        self.owns_checkpointer = checkpointer is None
+        """Whether the checkpointer is the adapter's own in-memory one (threads go with their
+        instances) rather than the user's (threads go when their session ends)."""
+        if checkpointer is None:
+            checkpointer = LocalSaver(serde=strict_serializer())
+        elif checkpointer == "memory":
             checkpointer = InMemorySaver(serde=strict_serializer())
-        self.checkpointer: BaseCheckpointSaver[Any] | None = checkpointer
+        self.checkpointer: BaseCheckpointSaver[Any] = checkpointer
         self._compiled: dict[tuple[str, str, str], CompiledStateGraph[Any, Any, Any, Any]] = {}
         self.compiles = 0
         """How many graphs this factory has compiled (one per distinct template configuration)."""
@@ -289,13 +394,14 @@ class LangGraphFactory(AgentFactory):
             self.graph_for(request),
             self.settings,
             request.template_version,
-            checkpointed=self.checkpointer is not None,
+            self.checkpointer,
+            owned=self.owns_checkpointer,
         )
 
-    async def destroy_agent(self, instance: AgentInstance) -> None:
-        """Drop the instance's state; with a checkpointer, delete its thread."""
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
+        """Forget the instance's thread if the session ended, or if the thread is in the
+        adapter's own memory; a saver of yours keeps it for the session's next instance."""
         if not isinstance(instance, LangGraphAgent):
             raise TypeError(f"not a LangGraph instance: {instance!r}")
-        instance._state = {}
-        if self.checkpointer is not None:
-            await self.checkpointer.adelete_thread(str(instance.key))
+        if reason == "ended" or self.owns_checkpointer:
+            await self.checkpointer.adelete_thread(instance.thread_id)

@@ -23,11 +23,11 @@ class LangGraphFramework(Framework):
     """The ``langgraph`` framework: templates are ``StateGraph`` builders."""
 
     name: ClassVar[str] = "langgraph"
-    # The context lives in the instance (or its checkpointer thread, deleted on destroy), so a
-    # recreated instance starts fresh, as the conformance suite checks.
-    native_sessions: ClassVar[bool] = False
+    # Under ``persisted`` each turn stores the thread's latest checkpoint (interrupts included):
+    # a restore equals the live state whatever the graph does to it (RemoveMessage included).
     persistence: ClassVar[Persistence | None] = "snapshot"
-    snapshot_every: ClassVar[int] = 1  # instances whose state is only messages say 0
+    snapshot_every: ClassVar[int] = 1
+    interrupts: ClassVar[bool] = True
     uses_templates: ClassVar[bool] = True
 
     def create_agent_factory(self, settings: Mapping[str, Any]) -> LangGraphFactory:

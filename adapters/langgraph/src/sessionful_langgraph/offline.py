@@ -4,19 +4,21 @@ It is the default model of the built-in templates, so demos and tests never need
 connection. What it says depends only on the messages in its context:
 
 * "My name is Ada" ... "What is my name?" -> "Your name is Ada." (memory is visible);
-* with tools bound, a question about an order calls ``order_status`` (the id in the message, or
-  ``"latest"``), and the tool's result is answered with "Your order status: ...";
+* with tools bound, a request for a refund calls ``refund`` (the order id and the ``$`` amount
+  in the message) and a question about an order calls ``order_status`` (the id in the message,
+  or ``"latest"``); the tool's result is answered with "Your order status: ..." or "Refund: ...";
 * a greeting is answered with a greeting (by name when it knows one);
 * anything else: ``You said: <text> (message <n>)``, ``<n>`` counting the user messages so far.
 
-Replies stream word by word through ``astream``.
+Every reply reports usage (``usage_metadata``): input tokens are the words of the messages it
+read, output tokens the words of its reply. Replies stream word by word through ``astream``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -27,6 +29,7 @@ from langchain_core.messages import (
     HumanMessage,
     ToolMessage,
 )
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 
@@ -36,6 +39,8 @@ _NAME = re.compile(r"\bmy name is ([A-Za-z][\w-]*)", re.IGNORECASE)
 _ASKS_NAME = re.compile(r"\bwhat(?:'s| is) my name\b", re.IGNORECASE)
 _ORDER = re.compile(r"\border\b", re.IGNORECASE)
 _ORDER_ID = re.compile(r"\b([A-Z]{1,3}-\d{1,10})\b")
+_REFUND = re.compile(r"\brefund\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"\$\s*(\d+(?:\.\d+)?)")
 _GREETING = re.compile(r"^\s*(hello|hi|hey)\b", re.IGNORECASE)
 
 
@@ -66,9 +71,19 @@ class OfflineChatModel(BaseChatModel):
         return self.model_copy(update={"tool_names": names})
 
     def reply(self, messages: Sequence[BaseMessage]) -> AIMessage:
-        """The model's answer to ``messages``."""
+        """The model's answer to ``messages``, with its usage."""
+        answer = self._reply(messages)
+        words_in = sum(len(_text(m).split()) for m in messages)
+        words_out = len(_text(answer).split()) + len(answer.tool_calls)
+        usage = {"input_tokens": words_in, "output_tokens": words_out}
+        answer.usage_metadata = cast(UsageMetadata, {**usage, "total_tokens": words_in + words_out})
+        return answer
+
+    def _reply(self, messages: Sequence[BaseMessage]) -> AIMessage:
         last = messages[-1] if messages else HumanMessage("")
         if isinstance(last, ToolMessage):
+            if last.name == "refund":
+                return AIMessage(content=f"Refund: {_text(last)}")
             return AIMessage(content=f"Your order status: {_text(last)}")
         text = _text(last)
         humans = [_text(m) for m in messages if isinstance(m, HumanMessage)]
@@ -77,9 +92,20 @@ class OfflineChatModel(BaseChatModel):
             found = _NAME.search(said)
             if found:
                 name = found.group(1)
+        call_id = f"call_{len(humans)}"
+        if "refund" in self.tool_names and _REFUND.search(text):
+            order = _ORDER_ID.search(text)
+            amount = _AMOUNT.search(text)
+            args: dict[str, Any] = {
+                "order_id": order.group(1) if order else "latest",
+                "amount": float(amount.group(1)) if amount else 0.0,
+            }
+            return AIMessage(
+                content="",
+                tool_calls=[{"name": "refund", "args": args, "id": call_id, "type": "tool_call"}],
+            )
         if "order_status" in self.tool_names and _ORDER.search(text):
             order = _ORDER_ID.search(text)
-            call_id = f"call_{len(humans)}"
             args = {"order_id": order.group(1) if order else "latest"}
             return AIMessage(
                 content="",
@@ -134,13 +160,19 @@ class OfflineChatModel(BaseChatModel):
                         }
                         for i, call in enumerate(answer.tool_calls)
                     ],
+                    usage_metadata=answer.usage_metadata,
                 )
             )
             return
         words = _text(answer).split(" ")
         for i, word in enumerate(words):
-            piece = word if i == len(words) - 1 else word + " "
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            last = i == len(words) - 1
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=word if last else word + " ",
+                    usage_metadata=answer.usage_metadata if last else None,
+                )
+            )
 
     def _stream(
         self,

@@ -17,6 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import interrupt
 
 from sessionful import ConfigurationError
 from sessionful_langgraph.offline import OfflineChatModel
@@ -27,6 +28,7 @@ __all__ = [
     "build_chat",
     "build_tool_agent",
     "order_status",
+    "refund",
     "resolve_model",
 ]
 
@@ -42,7 +44,26 @@ def order_status(order_id: str = "latest") -> str:
     return f"order {order_id} is {status}"
 
 
-BUILTIN_TOOLS: Mapping[str, BaseTool] = {"order_status": order_status}
+_YES = frozenset({"yes", "y", "approve", "approved", "ok", "true"})
+
+
+@tool
+def refund(order_id: str = "latest", amount: float = 0.0) -> str:
+    """Refund ``amount`` dollars on an order. A person approves it first: the tool stops the turn
+    with an interrupt asking ``{"tool": "refund", "args": ..., "question": ...}`` and goes on
+    once the answer is "yes" (or ``True``), declining on anything else."""
+    order = "A-1001" if order_id == "latest" else order_id
+    question = f"Refund ${amount:.2f} on order {order}?"
+    answer = interrupt(
+        {"tool": "refund", "args": {"order_id": order, "amount": amount}, "question": question}
+    )
+    approved = answer is True or (isinstance(answer, str) and answer.strip().lower() in _YES)
+    if approved:
+        return f"refund of ${amount:.2f} on order {order} approved and issued"
+    return f"refund on order {order} not approved ({answer!r}); nothing was refunded"
+
+
+BUILTIN_TOOLS: Mapping[str, BaseTool] = {"order_status": order_status, "refund": refund}
 """Tools a configuration can name in ``"tools"``."""
 
 
@@ -108,8 +129,9 @@ def build_chat(context: BuildContext) -> StateGraph[Any]:
 
 def build_tool_agent(context: BuildContext) -> StateGraph[Any]:
     """A tool-calling loop: the model calls tools until it answers in words. Tools: the
-    configuration's ``"tools"`` (default ``["order_status"]``)."""
-    tools = list(resolve_tools(context.configuration, ("order_status",)))
+    configuration's ``"tools"`` (default ``["order_status", "refund"]``; ``refund`` asks a
+    person for approval through an interrupt)."""
+    tools = list(resolve_tools(context.configuration, ("order_status", "refund")))
     model = context.model.bind_tools(tools)
 
     async def respond(state: MessagesState) -> dict[str, Any]:
