@@ -381,6 +381,9 @@ def test_demo_restores_both_sessions_and_shows_the_analytics(tmp_path: Path, con
         "[session-ada  created] user: Hello, my name is Ada",
         "[session-bob  created] user: Hi, my name is Bob",
         "agent calls order_status({'order_id': 'latest'})",
+        "agent calls refund({'order_id': 'A-1001', 'amount': 20.0})",
+        "interrupted: asks 'Refund $20.00 on order A-1001?'",
+        "agent: Refund: refund of $20.00 on order A-1001 approved and issued",
         "chunks: Your  | name  | is  | Ada.",
         "graphs compiled: 1 for 2 sessions",
         "== Restart: a new manager on the same SQLite file",
@@ -399,7 +402,7 @@ def test_demo_restores_both_sessions_and_shows_the_analytics(tmp_path: Path, con
         if (cells := [c.strip() for c in line.strip("│┃ ").split("│")]) and len(cells) > 2
     }
     assert rows["session-bob"][:3] == ["restored", "3", "6"]
-    assert rows["session-ada"][:3] == ["restored", "5", "12"]
+    assert rows["session-ada"][:3] == ["restored", "7", "16"]  # with the approved refund
     assert rows["restored"] == ["0", "2"] and rows["created"] == ["2", "0"]
     # what the demo left in its SQLite file, seen by the sessions commands
     (tmp_path / "demo.toml").write_text(f'store = "sqlite:///{tmp_path / "demo.db"}"\n')

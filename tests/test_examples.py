@@ -153,6 +153,8 @@ def test_langgraph_support() -> None:
         "Your name is Ada.",
         "[session-bob · reused] user: What is my name?",
         "Your name is Bob.",
+        "[session-ada · interrupted] asks: Refund $20.00 on order A-1001?",
+        "tool: refund of $20.00 on order A-1001 approved and issued",
     )
 
 
@@ -163,6 +165,7 @@ def test_langgraph_demo_restores_both_customers_after_a_restart() -> None:
         "[session-ada  created] user: Hello, my name is Ada",
         "[session-bob  created] user: Hi, my name is Bob",
         "agent calls order_status({'order_id': 'latest'})",
+        "interrupted: asks 'Refund $20.00 on order A-1001?'",
         "chunks: Your  | name  | is  | Ada.",
         "graphs compiled: 1 for 2 sessions",
         "[session-bob restored] user: What is my name?",

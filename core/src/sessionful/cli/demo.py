@@ -2,7 +2,8 @@
 
 Two customers talk to ``customer-service-bot`` (LangGraph's ``tool-agent`` template on the
 deterministic offline model) in parallel sessions persisted on SQLite. Each session has its own
-instance of one compiled graph and remembers its own customer. Then the process "restarts" (a
+instance of one compiled graph and remembers its own customer; a refund waits for a person's
+approval (the graph's ``interrupt()``, answered with ``resume``). Then the process "restarts" (a
 new manager on the same SQLite file), both conversations carry on, restored from the store, and
 rich tables show the analytics. ``examples/langgraph_demo.py`` runs the same function.
 """
@@ -93,6 +94,22 @@ class _Demo:
         )
         return await manager.execute(command)
 
+    async def approval(self, manager: SessionManager, session: str, text: str) -> None:
+        """A turn the agent stops to ask a person (its refund tool calls ``interrupt()``), then
+        the turn that answers it with ``resume``."""
+        asked = await self.turn(manager, session, text)
+        self.show(session, text, asked)
+        for question in asked.interrupts:
+            shown = question.value.get("question") if isinstance(question.value, dict) else None
+            self.say(f"  {'':<22} {asked.status}: asks {shown or question.value!r}", style="yellow")
+        if not asked.interrupts:
+            return
+        answers = {question.id: "yes" for question in asked.interrupts}
+        result = await manager.execute(
+            ExecuteAgentCommand(agent_id=BOT.id, session_id=session, resume=answers)
+        )
+        self.show(session, "(a person approves: yes)", result)
+
     async def conversation(self, manager: SessionManager, session: str, lines: list[str]) -> None:
         for text in lines:
             self.show(session, text, await self.turn(manager, session, text))
@@ -110,6 +127,9 @@ class _Demo:
             )
             await self.conversation(manager, "session-ada", ["What's my order status?"])
             await self.conversation(manager, "session-bob", ["What is my name?"])
+
+            self.heading("Human in the loop: a refund waits for approval")
+            await self.approval(manager, "session-ada", "Please refund $20 on order A-1001")
 
             self.heading("Streaming a reply, chunk by chunk")
             command = ExecuteAgentCommand(
