@@ -22,10 +22,7 @@ from sessionful import (
     SessionManager,
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV
-from support import ControlledAgent, ControlledFramework, FakeClock, Recorder
-
-BOT = "customer-service-bot"
-
+from support import BOT, ControlledAgent, ControlledFramework, FakeClock, Recorder
 
 # -- fixtures -----------------------------------------------------------------------------------
 

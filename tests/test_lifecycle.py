@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +14,6 @@ from sessionful import (
     CapacityExceeded,
     ChatMessage,
     CleanupReport,
-    ExecuteAgentCommand,
     LifecyclePolicy,
     SessionKey,
     SessionManager,
@@ -24,11 +23,7 @@ from sessionful import manager as manager_module
 from sessionful._registry import Entry
 from sessionful.lifecycle import ExpiryIndex
 from sessionful_stub import StubFactory
-from support import ControlledAgent, ControlledFramework, FakeClock, Recorder
-
-BOT = "customer-service-bot"
-Make = Callable[..., SessionManager]
-Cmd = Callable[..., ExecuteAgentCommand]
+from support import BOT, Cmd, ControlledAgent, ControlledFramework, FakeClock, Make, Recorder
 
 
 def policy(**limits: Any) -> LifecyclePolicy:

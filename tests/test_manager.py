@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
@@ -15,7 +15,6 @@ from sessionful import (
     AgentDefinition,
     ChatMessage,
     ConfigurationError,
-    ExecuteAgentCommand,
     InvalidSessionKey,
     LifecyclePolicy,
     SessionBusy,
@@ -26,13 +25,7 @@ from sessionful import (
     UnknownStrategy,
 )
 from sessionful_stub import StubAgent, StubFactory, StubFault
-from support import ControlledAgent, ControlledFramework, FakeClock, Recorder
-
-BOT = "customer-service-bot"
-
-Make = Callable[..., SessionManager]
-Cmd = Callable[..., ExecuteAgentCommand]
-Timed = Callable[[list[float]], "ControlledFramework"]
+from support import BOT, Cmd, ControlledAgent, ControlledFramework, FakeClock, Make, Recorder, Timed
 
 
 async def settle(rounds: int = 10) -> None:

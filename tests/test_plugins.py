@@ -17,7 +17,6 @@ from pluggy import PluginValidationError
 
 from sessionful import (
     ConfigurationError,
-    ExecuteAgentCommand,
     Framework,
     LifecyclePolicy,
     SessionKey,
@@ -28,12 +27,7 @@ from sessionful import (
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV, Plugins
 from sessionful_stub import StubFramework
-from support import ControlledFramework, FakeClock, Recorder
-
-BOT = "customer-service-bot"
-Make = Callable[..., SessionManager]
-Cmd = Callable[..., ExecuteAgentCommand]
-
+from support import BOT, Cmd, ControlledFramework, FakeClock, Make, Recorder
 
 # -- discovery ----------------------------------------------------------------------------------
 

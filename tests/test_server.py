@@ -44,19 +44,12 @@ def hello(text: str = "Hello") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def main(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("main")
-    config = folder / "sessionful.toml"
-    config.write_text(
-        servers.config_text(
-            folder / "sessions.db",
-            limits={
-                "max_message_chars": MAX_CHARS,
-                "max_messages_per_request": MAX_MESSAGES,
-                "max_body_bytes": MAX_BODY,
-            },
-        )
-    )
-    with servers.running(config) as server:
+    limits = {
+        "max_message_chars": MAX_CHARS,
+        "max_messages_per_request": MAX_MESSAGES,
+        "max_body_bytes": MAX_BODY,
+    }
+    with servers.serving(tmp_path_factory.mktemp("main"), limits=limits) as server:
         yield server
 
 
@@ -625,18 +618,13 @@ SLOW = 1.0
 
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("tight")
-    config = folder / "sessionful.toml"
-    config.write_text(
-        servers.config_text(
-            folder / "sessions.db",
-            langgraph=False,
-            stub={"invoke_latency": SLOW},
-            overlap="reject",
-            limits={"turn_timeout": TURN_TIMEOUT, "max_sessions_per_principal": 3},
-        )
-    )
-    with servers.running(config) as server:
+    with servers.serving(
+        tmp_path_factory.mktemp("tight"),
+        langgraph=False,
+        stub={"invoke_latency": SLOW},
+        overlap="reject",
+        limits={"turn_timeout": TURN_TIMEOUT, "max_sessions_per_principal": 3},
+    ) as server:
         yield server
 
 
@@ -685,10 +673,7 @@ def test_sessions_past_the_limit_are_429(tight: Any) -> None:
 
 
 def test_sigterm_lets_the_turn_in_flight_finish(tmp_path: Path) -> None:
-    config = tmp_path / "sessionful.toml"
-    config.write_text(
-        servers.config_text(tmp_path / "sessions.db", langgraph=False, stub={"invoke_latency": 1.5})
-    )
+    config = servers.write_config(tmp_path, langgraph=False, stub={"invoke_latency": 1.5})
     server = servers.start(config)
     try:
         with server.client(ALICE) as alice:

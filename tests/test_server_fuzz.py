@@ -41,15 +41,11 @@ WRONG_KEY = "not-a-key-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    config = folder / "sessionful.toml"
-    config.write_text(
-        servers.config_text(
-            folder / "sessions.db",
-            limits={"max_message_chars": 2_000, "max_messages_per_request": 8},
-        )
-    )
-    with servers.running(config, access_log=False) as running:
+    with servers.serving(
+        tmp_path_factory.mktemp("fuzz"),
+        access_log=False,
+        limits={"max_message_chars": 2_000, "max_messages_per_request": 8},
+    ) as running:
         yield running
 
 

@@ -128,12 +128,7 @@ def _continue(server: Any, talks: list[Conversation]) -> None:
 @pytest.mark.slow  # also in make soak, with SESSIONFUL_SOAK=1 sizes
 def test_kill_9_loses_no_acknowledged_turn(tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    config = tmp_path / "sessionful.toml"
-    config.write_text(
-        servers.config_text(
-            tmp_path / "sessions.db", langgraph=False, stub={"invoke_latency": 0.002}
-        )
-    )
+    config = servers.write_config(tmp_path, langgraph=False, stub={"invoke_latency": 0.002})
     server = servers.start(config, access_log=False)
     try:
         with server.client(ALICE) as client:

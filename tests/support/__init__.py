@@ -10,17 +10,25 @@ so a test writes ``from support import FakeClock`` (or ``from support import ser
 from __future__ import annotations
 
 from support.fakes import (
+    BOT,
+    Cmd,
     ControlledAgent,
     ControlledFactory,
     ControlledFramework,
     FakeClock,
+    Make,
     Recorder,
     Step,
+    Timed,
 )
 from support.files import ROOT, load_file
 
 __all__ = [
+    "BOT",
     "ROOT",
+    "Cmd",
+    "Make",
+    "Timed",
     "ControlledAgent",
     "ControlledFactory",
     "ControlledFramework",

@@ -12,14 +12,26 @@ from sessionful import (
     AgentFactory,
     AgentInstance,
     ChatMessage,
+    ExecuteAgentCommand,
     Framework,
     SessionKey,
+    SessionManager,
     SessionStats,
     TurnOutput,
     TurnRequest,
     UnloadReason,
     hookimpl,
 )
+
+BOT = "customer-service-bot"
+"""The agent conftest's ``make_manager`` registers (``bot`` fixture) and ``cmd`` addresses."""
+
+Make = Callable[..., SessionManager]
+"""The ``make_manager`` fixture."""
+Cmd = Callable[..., ExecuteAgentCommand]
+"""The ``cmd`` fixture."""
+Timed = Callable[[list[float]], "ControlledFramework"]
+"""The ``timed_framework`` fixture."""
 
 
 class FakeClock:

@@ -203,6 +203,21 @@ def _wait_healthy(server: Server, timeout: float) -> bool:
     return False
 
 
+def write_config(folder: Path, **options: Any) -> Path:
+    """Write ``folder/sessionful.toml`` (:func:`config_text` on ``folder/sessions.db`` with
+    ``options``); its path."""
+    config = folder / "sessionful.toml"
+    config.write_text(config_text(folder / "sessions.db", **options))
+    return config
+
+
+@contextlib.contextmanager
+def serving(folder: Path, *, access_log: bool = True, **options: Any) -> Iterator[Server]:
+    """:func:`running` on :func:`write_config` ``(folder, **options)``."""
+    with running(write_config(folder, **options), access_log=access_log) as server:
+        yield server
+
+
 @contextlib.contextmanager
 def running(config: Path, **options: Any) -> Iterator[Server]:
     """A server for the duration of the block, stopped gracefully (killed if it hangs)."""
