@@ -207,7 +207,10 @@ def encode_message(message: ChatMessage) -> tuple[str, str, str | None, str]:
         and _RICH not in message.metadata
     ):
         return message.role, message.content, message.name, _dumps(message.metadata)
-    whole = message.model_dump(mode="json", exclude={"role", "name"}, exclude_defaults=True)
+    # Only the message's own empty fields are left out: a block's ``type`` is a default too, and
+    # without it the block cannot be told apart when the row is read back.
+    dumped = message.model_dump(mode="json", exclude={"role", "name"})
+    whole = {k: v for k, v in dumped.items() if k == "content" or v not in (None, [], {})}
     return message.role, message.text, message.name, _dumps({_RICH: 1, "message": whole})
 
 
