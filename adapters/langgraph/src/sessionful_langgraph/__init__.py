@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         strict_serializer,
         to_langchain,
     )
+    from sessionful_langgraph.checkpointer import SessionCheckpointer
     from sessionful_langgraph.offline import OfflineChatModel
     from sessionful_langgraph.templates import (
         BuildContext,
@@ -48,6 +49,7 @@ __all__ = [
     "LangGraphFramework",
     "LangGraphSettings",
     "OfflineChatModel",
+    "SessionCheckpointer",
     "build_chat",
     "build_tool_agent",
     "from_langchain",
@@ -68,6 +70,7 @@ _LAZY = {
     "strict_serializer": "_framework",
     "to_langchain": "_framework",
     "OfflineChatModel": "offline",
+    "SessionCheckpointer": "checkpointer",
     "BuildContext": "templates",
     "build_chat": "templates",
     "build_tool_agent": "templates",
