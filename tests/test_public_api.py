@@ -44,6 +44,7 @@ EXPORTED = sorted(
         "SessionStats",
         "SessionStrategy",
         "SharedStrategy",
+        "SupportsNativeState",
         "SupportsSnapshot",
         "SupportsStream",
         "UnknownAgent",

@@ -42,6 +42,7 @@ from sessionful.factory import (
     AgentInstance,
     Framework,
     Persistence,
+    SupportsNativeState,
     SupportsSnapshot,
     SupportsStream,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StreamEvent",
+    "SupportsNativeState",
     "SupportsSnapshot",
     "SupportsStream",
     "TextBlock",

@@ -18,10 +18,11 @@ from typing import Any, NamedTuple
 from sessionful._registry import Entry
 from sessionful.content import Usage
 from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost
-from sessionful.factory import AgentInstance, Framework, SupportsSnapshot
+from sessionful.factory import AgentInstance, Framework, SupportsNativeState, SupportsSnapshot
 from sessionful.keys import SessionKey
 from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadReason
 from sessionful.stores import DEFAULT_STORE_URL, store_from_url
+from sessionful.stores._items import delete_items
 from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionStore, TurnWrite
 from sessionful.strategies import SessionStrategy
 from sessionful.templates import AgentTemplate
@@ -177,6 +178,14 @@ class Stored(Persistence):
 
     async def attach(self, entry: _E, claim: Claim) -> bool:
         entry.lease = claim.lease
+        native = self._framework.persistence == "native"
+        if native and claim.lease is not None and isinstance(entry.instance, SupportsNativeState):
+            try:  # the instance keeps its state in our store from now on, fenced by the lease
+                await entry.instance.bind_store(self._store, claim.lease)
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                raise CorruptSessionData(entry.key, f"binding its state failed: {exc!r}") from exc
         loaded = claim.loaded
         if loaded is None or not loaded.record.turn_count:
             return False
@@ -250,7 +259,10 @@ class Stored(Persistence):
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         await self.open()
-        return await self._store.delete(key)
+        deleted = await self._store.delete(key)
+        if self._framework.persistence == "native":  # what the framework kept beside it
+            deleted["items"] = await delete_items(self._store, key)
+        return deleted
 
     async def purge(self) -> list[SessionKey]:
         if self._retention is None:
@@ -259,6 +271,9 @@ class Stored(Persistence):
         purged = await self._store.purge_idle(self._wall() - self._retention, self._retention_batch)
         if purged:
             logger.info("retention deleted %d stored sessions", len(purged))
+            if self._framework.persistence == "native":
+                for key in purged:
+                    await delete_items(self._store, key)
         return purged
 
     async def record(self, key: SessionKey) -> SessionRecord | None:

@@ -11,14 +11,15 @@ interrupts it raised, its usage).
 
 Optional abilities are plain methods an instance may have, described by runtime-checkable
 protocols: :class:`SupportsStream` (``astream``; without it ``SessionManager.stream`` yields each
-whole message once) and :class:`SupportsSnapshot` (async ``snapshot`` / ``restore``, required
-when ``persistence="snapshot"``).
+whole message once), :class:`SupportsSnapshot` (async ``snapshot`` / ``restore``, required
+when ``persistence="snapshot"``) and :class:`SupportsNativeState` (``bind_store``: a
+``persistence="native"`` instance keeps its state in the manager's store, fenced).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from sessionful.keys import SessionKey
 from sessionful.models import (
@@ -30,11 +31,15 @@ from sessionful.models import (
     UnloadReason,
 )
 
+if TYPE_CHECKING:
+    from sessionful.stores.base import Lease, SessionStore
+
 __all__ = [
     "AgentFactory",
     "AgentInstance",
     "Framework",
     "Persistence",
+    "SupportsNativeState",
     "SupportsSnapshot",
     "SupportsStream",
 ]
@@ -98,6 +103,20 @@ class SupportsSnapshot(Protocol):
         With ``Framework.snapshot_every == 1`` the snapshot covers every acknowledged turn and
         ``messages`` is empty; with ``0`` the instance must rebuild itself from the messages.
         """
+        ...
+
+
+@runtime_checkable
+class SupportsNativeState(Protocol):
+    """An instance of a ``persistence="native"`` framework that keeps its session's state in the
+    manager's store, so that the ``persisted`` strategy's leases fence it."""
+
+    async def bind_store(self, store: SessionStore, lease: Lease) -> None:
+        """Called under ``persisted`` once the instance is created and its session claimed,
+        before its first turn: from now on keep (and reload) the session's state in ``store``
+        (for example through :func:`sessionful.stores.item_log_for`), every write naming
+        ``lease``, so a write after another process claimed the session raises ``LeaseLost``
+        and lands nothing. When the session ends, the manager deletes its item log too."""
         ...
 
 
