@@ -13,7 +13,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph.state import CompiledStateGraph
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
 
@@ -55,6 +57,9 @@ _RESERVED = frozenset({"thread_id", "checkpoint_id", "checkpoint_ns", "checkpoin
 """``configurable`` keys that name the thread and its checkpoint: the adapter's, never a turn's
 context."""
 _INTERRUPT = "__interrupt__"
+_BREAKPOINT = "breakpoint-"
+"""Ids of the interrupts the adapter reports for a static breakpoint; answering one (with any
+value) runs the graph on from it."""
 _SNAPSHOT_VERSION = 2
 
 
@@ -84,6 +89,9 @@ class LangGraphSettings(BaseModel):
     when the turn ends, which is all a request/response turn needs."""
     recursion_limit: int = 25
     """LangGraph's bound on steps per turn."""
+    store: BaseStore | None = None
+    """A LangGraph ``BaseStore`` (long-term memory across threads) given to every graph that has
+    none of its own, so ``get_store()`` works in its nodes."""
 
 
 def _ids(messages: Iterable[Any]) -> set[str]:
@@ -101,7 +109,7 @@ class LangGraphAgent:
     def __init__(
         self,
         key: SessionKey,
-        graph: CompiledStateGraph[Any, Any, Any, Any],
+        graph: Pregel[Any, Any, Any, Any],
         settings: LangGraphSettings,
         template_version: str,
         checkpointer: BaseCheckpointSaver[Any],
@@ -121,6 +129,9 @@ class LangGraphAgent:
         self._known: set[str] | None = set() if owned else None
         # The checkpoint the next turn starts from, when it is not the thread's latest.
         self._pin: str | None = None
+        # Static breakpoints (compiled with interrupt_before / interrupt_after) stop a run
+        # without an interrupt() value: the adapter reports them as interrupts of its own.
+        self._breakpoints = bool(graph.interrupt_before_nodes or graph.interrupt_after_nodes)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -146,6 +157,8 @@ class LangGraphAgent:
     def _turn_input(self, request: TurnRequest) -> tuple[Any, set[str]]:
         incoming = [to_langchain(m) for m in request.messages]
         ids = _ids(incoming)
+        if request.resume and all(k.startswith(_BREAKPOINT) for k in request.resume):
+            return (Command(update={"messages": incoming}) if incoming else None), ids
         if request.resume:
             update = {"messages": incoming} if incoming else None
             return Command(resume=dict(request.resume), update=update), ids
@@ -220,12 +233,24 @@ class LangGraphAgent:
                 graph_input, self._turn_config(request.context, run_id), **self._kwargs(request)
             )
             output, known = self._output(values, prior, incoming)
+            output = await self._with_breakpoint(output)
             done = True
         finally:
             if not done:
                 await self._undo(run_id)
         await self._settle(known)
         return output
+
+    async def _with_breakpoint(self, output: TurnOutput) -> TurnOutput:
+        """``output``, with an interrupt for the static breakpoint the run stopped at, if any."""
+        if not self._breakpoints or output.interrupts:
+            return output
+        state = await self.graph.aget_state(self._thread_config())
+        if not state.next:
+            return output
+        cid = state.config["configurable"]["checkpoint_id"]
+        stop = Interrupt(id=f"{_BREAKPOINT}{cid}", value={"breakpoint": list(state.next)})
+        return output.model_copy(update={"interrupts": [stop]})
 
     async def astream(
         self, request: TurnRequest
@@ -266,6 +291,7 @@ class LangGraphAgent:
                     else:
                         yield StreamEvent(type=str(mode), data=jsonable(payload))
             output, known = self._output(final, prior, incoming)
+            output = await self._with_breakpoint(output)
             yield output
             done = True
         finally:
@@ -361,11 +387,11 @@ class LangGraphFactory(AgentFactory):
         elif checkpointer == "memory":
             checkpointer = InMemorySaver(serde=strict_serializer())
         self.checkpointer: BaseCheckpointSaver[Any] = checkpointer
-        self._compiled: dict[tuple[str, str, str], CompiledStateGraph[Any, Any, Any, Any]] = {}
+        self._compiled: dict[tuple[str, str, str], Pregel[Any, Any, Any, Any]] = {}
         self.compiles = 0
         """How many graphs this factory has compiled (one per distinct template configuration)."""
 
-    def graph_for(self, request: AgentCreateRequest) -> CompiledStateGraph[Any, Any, Any, Any]:
+    def graph_for(self, request: AgentCreateRequest) -> Pregel[Any, Any, Any, Any]:
         """The compiled graph for ``request``'s template and configuration (compiled once)."""
         template = request.template
         if template is None:
@@ -382,10 +408,26 @@ class LangGraphFactory(AgentFactory):
             context = BuildContext(
                 configuration=request.configuration, model=resolve_model(request.configuration)
             )
-            graph = template.build(context).compile(checkpointer=self.checkpointer)
+            graph = self._compile(template.template_id, template.build(context))
             self._compiled[cache_key] = graph
             self.compiles += 1
         return graph
+
+    def _compile(self, template_id: str, built: Any) -> Pregel[Any, Any, Any, Any]:
+        """``built`` compiled with this factory's checkpointer: a ``StateGraph`` is compiled, a
+        compiled graph is copied with every compile option but its checkpointer kept."""
+        store = self.settings.store
+        if isinstance(built, StateGraph):
+            return built.compile(checkpointer=self.checkpointer, store=store)
+        if isinstance(built, Pregel):
+            update: dict[str, Any] = {"checkpointer": self.checkpointer}
+            if built.store is None and store is not None:
+                update["store"] = store
+            return built.copy(update)
+        raise ConfigurationError(
+            f"template {template_id!r} built a {type(built).__name__}; a LangGraph template "
+            "returns a StateGraph or a compiled graph"
+        )
 
     async def create_agent(self, request: AgentCreateRequest) -> AgentInstance:
         """A session instance over the shared compiled graph; compiles only on a cold template."""

@@ -47,7 +47,8 @@ def template(
     template_id: str, version: str, build: Callable[[BuildContext], object], description: str = ""
 ) -> AgentTemplate:
     """A LangGraph template for ``register_templates``: ``build(context)`` returns a
-    ``StateGraph`` (uncompiled) from ``context.configuration`` and ``context.model``."""
+    ``StateGraph``, or a compiled graph (its compile options are kept), from
+    ``context.configuration`` and ``context.model``."""
     return AgentTemplate(
         framework=LangGraphFramework.name,
         template_id=template_id,
@@ -71,6 +72,13 @@ def _tool_agent(context: BuildContext) -> object:
     return build_tool_agent(context)
 
 
+def _graph(context: BuildContext) -> object:
+    """The graph the configuration names: {"graph": "module:attribute"}."""
+    from sessionful_langgraph.templates import build_from_reference
+
+    return build_from_reference(context)
+
+
 @hookimpl
 def register_frameworks(register: Callable[[Framework], None]) -> None:
     """Register the ``langgraph`` framework."""
@@ -79,6 +87,7 @@ def register_frameworks(register: Callable[[Framework], None]) -> None:
 
 @hookimpl
 def register_templates(register: Callable[[AgentTemplate], None]) -> None:
-    """Register the built-in ``chat`` and ``tool-agent`` templates, version 1."""
+    """Register the built-in ``chat``, ``tool-agent`` and ``graph`` templates, version 1."""
     register(template("chat", "1", _chat))
     register(template("tool-agent", "1", _tool_agent))
+    register(template("graph", "1", _graph))

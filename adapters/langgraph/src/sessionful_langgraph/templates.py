@@ -1,16 +1,25 @@
-"""The built-in templates, ``chat`` and ``tool-agent``, and the model and tool they use.
+"""The built-in templates, ``chat``, ``tool-agent`` and ``graph``, and the model and tools they use.
 
-A template is a builder: ``build(context) -> StateGraph`` (uncompiled). The adapter compiles each
-``(template, version, configuration)`` once and shares the compiled graph between sessions, so a
-builder runs once per configuration, not per session. Platform teams register their own with the
-``register_templates`` hook (see ``docs/langgraph.md``).
+A template is a builder: ``build(context)`` returns a ``StateGraph``, or a graph already compiled
+(``builder.compile(...)``, ``create_react_agent(...)``, ``langchain.agents.create_agent(...)``),
+whose compile options (``interrupt_before``, its name, its store) are kept: the checkpointer is the
+one thing sessionful sets. The adapter builds each ``(template, version, configuration)`` once and
+shares the compiled graph between sessions, so a builder runs once per configuration, not per
+session. The ``graph`` template hosts a graph named in the configuration, as ``langgraph.json``
+names one: ``{"graph": "my_package.agents:graph"}`` or ``{"graph": "./agents.py:graph"}``.
+Platform teams register their own with the ``register_templates`` hook (see
+``docs/langgraph.md``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -26,7 +35,9 @@ __all__ = [
     "BUILTIN_TOOLS",
     "BuildContext",
     "build_chat",
+    "build_from_reference",
     "build_tool_agent",
+    "load_reference",
     "order_status",
     "refund",
     "resolve_model",
@@ -78,25 +89,91 @@ class BuildContext:
 def resolve_model(configuration: Mapping[str, Any]) -> BaseChatModel:
     """The chat model the configuration names.
 
-    No ``"model"`` (or ``"offline"``): the deterministic :class:`OfflineChatModel`.
-    ``"provider:model-name"``: langchain's ``init_chat_model``, which needs the ``models`` extra.
+    No ``"model"`` (or ``"offline"``): the deterministic :class:`OfflineChatModel`. Otherwise
+    langchain's ``init_chat_model`` (the ``models`` extra): ``"model"`` is its model string
+    (``"openai:gpt-4o-mini"``, or ``"gpt-4o-mini"`` where it infers the provider) or a table of
+    its keyword arguments (``{"model": "gpt-4o-mini", "temperature": 0}``), and ``"model_kwargs"``
+    adds keyword arguments (``base_url``, ``temperature``) to a string.
     """
     spec = configuration.get("model")
     if spec is None or spec == "offline":
         return OfflineChatModel()
-    if not isinstance(spec, str) or ":" not in spec:
+    extra = configuration.get("model_kwargs") or {}
+    if isinstance(spec, Mapping):
+        kwargs = dict(spec)
+    elif isinstance(spec, str) and spec:
+        kwargs = {"model": spec}
+    else:
         raise ConfigurationError(
-            f"configuration 'model' must be 'offline' or 'provider:model-name', not {spec!r}"
+            "configuration 'model' must be 'offline', a model string ('provider:model-name' or "
+            f"'model-name') or a table of init_chat_model arguments, not {spec!r}"
         )
+    if not isinstance(extra, Mapping) or not isinstance(kwargs.get("model"), str):
+        raise ConfigurationError(
+            f"configuration 'model' needs a model name and 'model_kwargs' a table: {spec!r}, "
+            f"{extra!r}"
+        )
+    kwargs.update(extra)
     try:
         chat_models = importlib.import_module("langchain.chat_models")
     except ImportError as exc:
         raise ImportError(
-            f"model {spec!r} needs langchain's init_chat_model: "
+            f"model {kwargs['model']!r} needs langchain's init_chat_model: "
             "pip install 'sessionful-langgraph[models]' and the provider's package"
         ) from exc
-    model: BaseChatModel = chat_models.init_chat_model(spec)
+    model: BaseChatModel = chat_models.init_chat_model(**kwargs)
     return model
+
+
+def load_reference(reference: str) -> Any:
+    """The object ``reference`` names: ``"package.module:attribute"`` (importable) or
+    ``"path/to/file.py:attribute"`` (relative to the working directory), as in
+    ``langgraph.json``; dotted attributes reach into the object."""
+    where, sep, attribute = reference.rpartition(":")
+    if not sep or not where or not attribute:
+        raise ConfigurationError(
+            f"a graph reference is 'module:attribute' or 'file.py:attribute', not {reference!r}"
+        )
+    try:
+        if where.endswith(".py") or "/" in where or "\\" in where:
+            path = Path(where).resolve()
+            name = f"sessionful_graph_{abs(hash(str(path)))}"
+            module = sys.modules.get(name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        found: Any = module
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError, OSError) as exc:
+        raise ConfigurationError(f"graph reference {reference!r} does not load: {exc}") from exc
+    return found
+
+
+def build_from_reference(context: BuildContext) -> Any:
+    """The graph the configuration's ``"graph"`` names (a ``StateGraph``, a compiled graph, or a
+    function returning one, called with the :class:`BuildContext` if it takes an argument)."""
+    reference = context.configuration.get("graph")
+    if not isinstance(reference, str):
+        raise ConfigurationError(
+            f"the 'graph' template needs configuration 'graph': 'module:attribute', not "
+            f"{reference!r}"
+        )
+    found = load_reference(reference)
+    if callable(found) and not hasattr(found, "compile") and not hasattr(found, "ainvoke"):
+        takes = [
+            p
+            for p in inspect.signature(found).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        found = found(context) if takes else found()
+    return found
 
 
 def resolve_tools(
