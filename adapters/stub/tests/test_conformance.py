@@ -12,6 +12,8 @@ from sessionful_stub import StubFramework
 
 class TestStubAdapter(AdapterTests):
     releases_instances = False  # StubFactory.instances keeps every instance, on purpose
+    interrupt_messages = ("ask: refund $20?",)  # the stub asks; it replies "answered: yes"
+    context_probe = ("context?",)  # the stub replies "context: <the context as JSON>"
 
     @pytest.fixture
     def framework(self) -> StubFramework:
@@ -22,5 +24,10 @@ class TestStubAdapter(AdapterTests):
         return AgentDefinition(id="conformance", name="Conformance", template_id="echo")
 
     def recalls(self, reply: ChatMessage, earlier: Sequence[str]) -> bool:
-        seen = re.match(r"echo #(\d+):", reply.content)  # n counts user messages seen
+        seen = re.match(r"echo #(\d+):", reply.text)  # n counts user messages seen
         return seen is not None and int(seen.group(1)) > len(earlier)
+
+    def echoed(self, sent: ChatMessage, reply: ChatMessage) -> bool:
+        blocks = [] if isinstance(sent.content, str) else sent.content
+        others = sum(1 for block in blocks if block.type != "text")
+        return reply.text.endswith(sent.text + (f" (+{others} blocks)" if others else ""))

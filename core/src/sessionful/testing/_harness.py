@@ -9,6 +9,7 @@ next one.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -21,7 +22,15 @@ from sessionful.factory import AgentFactory, AgentInstance, Framework
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import LifecyclePolicy
 from sessionful.manager import SessionManager
-from sessionful.models import AgentCreateRequest, AgentDefinition, ChatMessage
+from sessionful.models import (
+    AgentCreateRequest,
+    AgentDefinition,
+    ChatMessage,
+    Interrupt,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+)
 from sessionful.templates import AgentTemplate
 
 __all__ = ["AdapterUnderTest", "Harness"]
@@ -162,7 +171,8 @@ class Harness:
         while self._live:
             factory, instance = self._live.pop()
             try:
-                await factory.destroy_agent(instance)
+                # "ended": the test's sessions are over, so a framework's own store keeps nothing.
+                await factory.destroy_agent(instance, "ended")
             except Exception as error:
                 errors.append(error)
         if errors and exc is None:  # never hide the test's own failure behind a cleanup error
@@ -184,7 +194,7 @@ class Harness:
         self._live.append((factory, instance))
         assert isinstance(instance, AgentInstance), (
             f"create_agent returned {instance!r}, which is not an AgentInstance: it needs a `key` "
-            "attribute and an `async def ainvoke(messages)` method"
+            "attribute and an `async def ainvoke(request)` method"
         )
         assert instance.key == request.key, (
             f"create_agent({request.key!r}) returned an instance whose key is {instance.key!r}; "
@@ -192,8 +202,9 @@ class Harness:
         )
         return instance
 
-    async def destroy(self, instance: AgentInstance) -> None:
-        """``destroy_agent`` on the factory that made ``instance``; forgets it either way."""
+    async def destroy(self, instance: AgentInstance, reason: UnloadReason = "evicted") -> None:
+        """``destroy_agent(instance, reason)`` on the factory that made ``instance``; forgets it
+        either way. The default reason, ``"evicted"``, unloads it and keeps its session's data."""
         for index, (maker, live) in enumerate(self._live):
             if live is instance:
                 factory = maker
@@ -201,27 +212,72 @@ class Harness:
                 break
         else:
             raise AssertionError(f"the harness did not create {instance!r}")
-        await _awaitable(factory.destroy_agent(instance), "destroy_agent")
+        await _awaitable(factory.destroy_agent(instance, reason), "destroy_agent")
 
-    async def turn(
-        self, instance: AgentInstance, *messages: ChatMessage | str
-    ) -> list[ChatMessage]:
-        """One ``ainvoke`` (strings are user messages); checks the reply's shape."""
+    async def run(
+        self,
+        instance: AgentInstance,
+        *messages: ChatMessage | str,
+        context: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> TurnOutput:
+        """One ``ainvoke`` with a :class:`~sessionful.TurnRequest` (strings are user messages);
+        checks the output's shape, whether the turn completed or stopped with interrupts."""
         sent = [m if isinstance(m, ChatMessage) else ChatMessage.user(m) for m in messages]
-        given = list(sent)
-        reply = await _awaitable(instance.ainvoke(given), "ainvoke")
-        assert isinstance(reply, list), (
-            f"ainvoke returned {type(reply).__name__}; it must return a list of ChatMessage"
+        request = TurnRequest(
+            messages=list(sent), context=dict(context or {}), resume=dict(resume or {})
         )
-        assert reply, "ainvoke returned no messages; a turn must produce at least one reply"
-        strays = [m for m in reply if not isinstance(m, ChatMessage)]
+        frozen = request.model_dump()
+        output = await _awaitable(instance.ainvoke(request), "ainvoke")
+        assert isinstance(output, TurnOutput), (
+            f"ainvoke returned {type(output).__name__}; it must return a sessionful.TurnOutput "
+            "(messages=..., interrupts=..., usage=...)"
+        )
+        strays = [m for m in output.messages if not isinstance(m, ChatMessage)]
         assert not strays, (
             f"ainvoke returned non-ChatMessage items {strays!r}; convert the framework's "
             "messages to sessionful.ChatMessage at the adapter boundary"
         )
+        odd = [i for i in output.interrupts if not isinstance(i, Interrupt)]
+        assert not odd, (
+            f"ainvoke returned interrupts {odd!r} that are not sessionful.Interrupt objects"
+        )
+        ids = [interrupt.id for interrupt in output.interrupts]
+        assert len(set(ids)) == len(ids), (
+            f"one turn raised two interrupts with the same id ({ids}); an id must name one "
+            "question, so that resume={id: answer} is unambiguous"
+        )
+        for interrupt in output.interrupts:
+            try:
+                json.dumps(interrupt.value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise AssertionError(
+                    f"interrupt {interrupt.id!r} has a value that is not JSON ({exc}): "
+                    f"{interrupt.value!r}; convert what the agent asks to plain JSON"
+                ) from exc
+        assert request.model_dump() == frozen, (
+            "ainvoke mutated the request it was given; copy what you change instead"
+        )
+        return output
+
+    async def turn(
+        self,
+        instance: AgentInstance,
+        *messages: ChatMessage | str,
+        context: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> list[ChatMessage]:
+        """One turn that must complete (see :meth:`run`): returns the messages it produced,
+        checked to end with the assistant's reply."""
+        output = await self.run(instance, *messages, context=context, resume=resume)
+        assert not output.interrupts, (
+            f"a plain turn stopped with interrupts {output.interrupts!r}; raise interrupts only "
+            "when the agent really waits for an answer"
+        )
+        reply = output.messages
+        assert reply, "ainvoke returned no messages; a completed turn must produce a reply"
         assert reply[-1].role == "assistant", (
             f"the last message ainvoke returned has role {reply[-1].role!r}; a turn must end with "
             "the assistant's reply"
         )
-        assert given == sent, "ainvoke mutated the list of messages it was given; copy it instead"
-        return reply
+        return list(reply)

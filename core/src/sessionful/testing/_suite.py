@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import subprocess
 import sys
+import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sessionful._plugins import LOAD_PLUGINS_ENV, Plugins
+from sessionful._turns import turn_usage
+from sessionful.errors import InterruptPending
 from sessionful.factory import AgentFactory, AgentInstance, SupportsSnapshot
-from sessionful.keys import MAX_ID_LENGTH
-from sessionful.models import ChatMessage, ExecuteAgentCommand
+from sessionful.keys import MAX_ID_LENGTH, SessionKey
+from sessionful.manager import SessionManager
+from sessionful.models import (
+    ChatMessage,
+    ExecuteAgentCommand,
+    ExecutionResult,
+    Interrupt,
+    UnloadReason,
+)
+from sessionful.stores.base import TurnWrite
+from sessionful.stores.memory import MemoryStore
+from sessionful.stores.sqlite import SQLiteStore
+from sessionful.testing._content import generate
 from sessionful.testing._fixtures import AdapterFixtures
-from sessionful.testing._harness import AdapterUnderTest
+from sessionful.testing._harness import AdapterUnderTest, _awaitable
 
-__all__ = ["AdapterTests", "FactoryTests", "ManagerTests", "PackageTests", "PersistenceTests"]
+__all__ = [
+    "AdapterTests",
+    "FactoryTests",
+    "ManagerTests",
+    "PackageTests",
+    "PersistenceTests",
+    "TurnTests",
+]
 
 _WORDS = (
     "apricot", "basalt", "cobalt", "dahlia", "ember", "fjord", "garnet", "harbor",
@@ -42,10 +64,102 @@ def _last(reply: Sequence[ChatMessage]) -> ChatMessage:
 
 def _show(message: ChatMessage, limit: int = 160) -> str:
     """A message's content for a failure message, its middle elided when long."""
-    text = message.content
+    text = message.text
     if len(text) > limit:
         text = f"{text[: limit // 2]} ... {text[-limit // 2 :]}"
     return repr(text)
+
+
+def _interrupting(suite: AdapterFixtures, adapter: AdapterUnderTest) -> list[str]:
+    """The messages that make the agent interrupt; skips when the framework cannot."""
+    if not getattr(type(adapter.framework), "interrupts", False):
+        pytest.skip(f"{adapter.name} declares interrupts=False: its turns never stop for an answer")
+    if not suite.interrupt_messages:
+        pytest.fail(
+            f"{adapter.name} declares interrupts=True, so the suite checks the interrupt "
+            f"cycle: set `interrupt_messages` on {type(suite).__name__} to the user messages "
+            "that make your offline agent interrupt",
+            pytrace=False,
+        )
+    return list(suite.interrupt_messages)
+
+
+def _answers(suite: AdapterFixtures, interrupts: Sequence[Interrupt]) -> dict[str, Any]:
+    return {interrupt.id: suite.resume_answer for interrupt in interrupts}
+
+
+def _check_resumed(
+    suite: AdapterFixtures,
+    messages: Sequence[ChatMessage],
+    interrupts: Sequence[Interrupt],
+    asked: Sequence[Interrupt],
+) -> None:
+    """A resumed turn completed, without re-asking, with a reply that shows the answer."""
+    again = {i.id for i in interrupts} & {i.id for i in asked}
+    assert not again, (
+        f"the turn that answered {sorted(again)} stopped with the same interrupts again: the "
+        "adapter ignored request.resume and ran the agent into the same question (for "
+        "LangGraph, invoke Command(resume=...) rather than the messages)"
+    )
+    assert not interrupts, (
+        f"the resumed turn stopped with new interrupts {list(interrupts)!r}; choose "
+        "interrupt_messages whose questions one round of answers settles"
+    )
+    assert messages and messages[-1].role == "assistant", (
+        f"the resumed turn produced {list(messages)!r}; it must complete with the assistant's reply"
+    )
+    assert suite.answered(messages[-1], suite.resume_answer), (
+        f"the resumed turn's reply {_show(messages[-1])} does not show the answer "
+        f"{suite.resume_answer!r}: pass request.resume to the agent (by interrupt id), or "
+        "override answered() if your agent shows answers differently"
+    )
+
+
+async def _manager_turn(
+    manager: SessionManager,
+    adapter: AdapterUnderTest,
+    session_id: str,
+    streamed: bool,
+    **fields: Any,
+) -> ExecutionResult:
+    """One turn through ``manager.execute``, or through ``manager.stream`` (its last item)."""
+    command = ExecuteAgentCommand(agent_id=adapter.agent.id, session_id=session_id, **fields)
+    if not streamed:
+        return await manager.execute(command)
+    items = [item async for item in manager.stream(command)]
+    assert isinstance(items[-1], ExecutionResult), "a stream ends with the turn's result"
+    return items[-1]
+
+
+async def _snapshot(instance: SupportsSnapshot) -> dict[str, Any]:
+    return await _awaitable(instance.snapshot(), "snapshot")
+
+
+async def _restore(
+    instance: SupportsSnapshot, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]
+) -> None:
+    await _awaitable(instance.restore(snapshot, messages), "restore")
+
+
+async def _stores_round_trip(messages: Sequence[ChatMessage]) -> None:
+    """Each message, one turn each, through a memory store and a SQLite store, and back."""
+    key = SessionKey("conformance", "content-round-trip")
+    with tempfile.TemporaryDirectory() as folder:
+        for store in (MemoryStore(), SQLiteStore(Path(folder) / "content.db")):
+            await store.open()
+            try:
+                lease, _ = await store.claim(key, "conformance", "t", "1", 1.0)
+                for turn, message in enumerate(messages, start=1):
+                    await store.append_turn(
+                        lease,
+                        TurnWrite(turn=turn, messages=[message], finished_at=1.0, duration=0.0),
+                    )
+                back = await store.history(key)
+            finally:
+                await store.aclose()
+            assert len(back) == len(messages), f"{store.name} kept {len(back)} of {len(messages)}"
+            for sent, read in zip(messages, back, strict=True):
+                assert read == sent, f"the {store.name} store changed {sent!r} into {read!r}"
 
 
 class FactoryTests(AdapterFixtures):
@@ -56,8 +170,8 @@ class FactoryTests(AdapterFixtures):
         factory from settings.
 
         To fix: subclass :class:`sessionful.Framework`; set ``name: ClassVar[str]``,
-        ``native_sessions: ClassVar[bool]`` and ``persistence: ClassVar[Persistence | None]``
-        on the class (the manager reads them, it never probes); make
+        ``persistence: ClassVar[Persistence | None]`` and ``interrupts: ClassVar[bool]`` on the
+        class (the manager reads them, it never probes); make
         ``create_agent_factory(settings)`` return an object with async ``create_agent`` and
         ``destroy_agent`` methods, without connecting anywhere.
         """
@@ -67,10 +181,9 @@ class FactoryTests(AdapterFixtures):
         assert isinstance(name, str) and name, (
             f"{cls.__name__} has no class attribute `name: ClassVar[str]` (got {name!r})"
         )
-        native_sessions = getattr(cls, "native_sessions", None)
-        assert isinstance(native_sessions, bool), (
-            f"{cls.__name__}.native_sessions must be a bool class attribute, not "
-            f"{native_sessions!r}"
+        interrupts = getattr(cls, "interrupts", None)
+        assert isinstance(interrupts, bool), (
+            f"{cls.__name__}.interrupts must be a bool class attribute, not {interrupts!r}"
         )
         persistence = getattr(cls, "persistence", "missing")
         assert persistence in (None, "native", "snapshot"), (
@@ -91,7 +204,7 @@ class FactoryTests(AdapterFixtures):
 
         To fix: build a fresh instance per request (never hand back a cached one: the manager
         owns reuse), set ``instance.key = request.key``, and give it
-        ``async def ainvoke(messages)``.
+        ``async def ainvoke(request: TurnRequest) -> TurnOutput``.
         """
         async with adapter_under_test.harness() as h:
             first = await h.create("conformance-bind")
@@ -146,13 +259,13 @@ class FactoryTests(AdapterFixtures):
     async def test_ainvoke_returns_only_new_messages(
         self, adapter_under_test: AdapterUnderTest
     ) -> None:
-        """``ainvoke(messages)`` returns only what the agent produced this turn: a list of
-        :class:`ChatMessage`, the assistant's reply last, without the user's input and without
-        earlier turns.
+        """``ainvoke(request)`` returns a :class:`~sessionful.TurnOutput` holding only what the
+        agent produced this turn: :class:`ChatMessage` objects, the assistant's reply last,
+        without the user's input and without earlier turns.
 
-        To fix: return the messages the framework added during this call (for a graph, slice
-        the state's messages from the length they had before the turn); convert them to
-        ``ChatMessage``; return a new list, not the instance's history.
+        To fix: put in ``TurnOutput(messages=...)`` the messages the framework added during this
+        call (for a graph, slice the state's messages from the length they had before the
+        turn), converted to ``ChatMessage``; a new list, not the instance's history.
         """
         t1, t2 = _texts("new-messages", 2)
         async with adapter_under_test.harness() as h:
@@ -178,8 +291,8 @@ class FactoryTests(AdapterFixtures):
         """One turn may carry several messages (a system instruction and two user messages);
         the agent remembers all of them afterwards.
 
-        To fix: add every message of ``messages`` to the conversation, in order, not just the
-        last one; map ``role="system"`` to your framework's system message.
+        To fix: add every message of ``request.messages`` to the conversation, in order, not
+        just the last one; map ``role="system"`` to your framework's system message.
         """
         t1, t2, t3 = _texts("several", 3)
         async with adapter_under_test.harness() as h:
@@ -337,18 +450,17 @@ class FactoryTests(AdapterFixtures):
         self, adapter_under_test: AdapterUnderTest
     ) -> None:
         """After ``destroy_agent``, a new instance for the same key starts an empty
-        conversation. Skipped when the framework keeps sessions itself (``native_sessions`` or
-        ``persistence="native"``), where continuing is the point.
+        conversation. Skipped when the framework keeps sessions itself
+        (``persistence="native"``), where continuing is the point.
 
         To fix: hold the conversation in the instance, so destroying it frees it; state left
         on the factory under the key is a leak that grows with every session ever seen.
         """
         framework = type(adapter_under_test.framework)
-        if framework.native_sessions or framework.persistence == "native":
+        if framework.persistence == "native":
             pytest.skip(
-                f"{adapter_under_test.name} keeps sessions itself (native_sessions="
-                f"{framework.native_sessions}, persistence={framework.persistence!r}); a new "
-                "instance may continue the old conversation"
+                f"{adapter_under_test.name} keeps sessions itself (persistence='native'); a new "
+                "instance continues the old conversation"
             )
         t1, t2 = _texts("recreate", 2)
         async with adapter_under_test.harness() as h:
@@ -380,8 +492,9 @@ class PersistenceTests(AdapterFixtures):
     async def test_snapshot_round_trips_through_json(
         self, adapter_under_test: AdapterUnderTest
     ) -> None:
-        """``snapshot()`` returns a dict that survives ``json.dumps``/``json.loads`` unchanged,
-        before the first turn and after some, and is a copy that later turns do not change.
+        """``await snapshot()`` returns a dict that survives ``json.dumps``/``json.loads``
+        unchanged, before the first turn and after some, and is a copy that later turns do not
+        change.
 
         To fix: build the snapshot from plain ``dict``/``list``/``str``/``int``/``float``/
         ``bool``/``None`` with string keys (``ChatMessage.model_dump(mode="json")`` helps); no
@@ -394,10 +507,10 @@ class PersistenceTests(AdapterFixtures):
             assert isinstance(instance, SupportsSnapshot), (
                 f"persistence='snapshot' but {type(instance).__name__} has no snapshot()/restore()"
             )
-            _json_round_trip(instance.snapshot(), "before any turn")
+            _json_round_trip(await _snapshot(instance), "before any turn")
             t1, t2 = _texts("snapshot-json", 2)
             await h.turn(instance, t1)
-            snapshot = instance.snapshot()
+            snapshot = await _snapshot(instance)
             frozen = _json_round_trip(snapshot, "after a turn")
             await h.turn(instance, t2)
             assert json.dumps(snapshot, sort_keys=True) == frozen, (
@@ -413,9 +526,9 @@ class PersistenceTests(AdapterFixtures):
         factory (as after a restart), continues the conversation from the moment it was taken:
         it remembers the turns before the snapshot and none after.
 
-        To fix: make ``restore(snapshot, [])`` rebuild everything the next turn needs from the dict
-        alone (no references to the old instance or factory); accept lists where you produced
-        tuples; raise ``ValueError`` on a snapshot you cannot read.
+        To fix: make ``await restore(snapshot, [])`` rebuild everything the next turn needs
+        from the dict alone (no references to the old instance or factory); accept lists where
+        you produced tuples; raise ``ValueError`` on a snapshot you cannot read.
         """
         self._require(adapter_under_test, "snapshot")
         t1, t2, t3, t4 = _texts("snapshot-restore", 4)
@@ -426,13 +539,13 @@ class PersistenceTests(AdapterFixtures):
             )
             await h.turn(old, t1)
             await h.turn(old, t2)
-            stored = json.loads(_json_round_trip(old.snapshot(), "after two turns"))
+            stored = json.loads(_json_round_trip(await _snapshot(old), "after two turns"))
             await h.turn(old, t3)
             await h.destroy(old)
 
             new = await h.create("conformance-snapshot", factory=adapter_under_test.new_factory())
             assert isinstance(new, SupportsSnapshot)
-            new.restore(stored, [])
+            await _restore(new, stored, [])
             reply = _last(await h.turn(new, t4))
             assert self.recalls(reply, [t1, t2]), (
                 f"the restored instance's reply {_show(reply)} does not show the turns in the "
@@ -460,14 +573,14 @@ class PersistenceTests(AdapterFixtures):
             old = await h.create("conformance-replay")
             assert isinstance(old, SupportsSnapshot)
             first = [ChatMessage.user(t1), *(await h.turn(old, t1))]
-            after_first = json.loads(_json_round_trip(old.snapshot(), "after one turn"))
+            after_first = json.loads(_json_round_trip(await _snapshot(old), "after one turn"))
             second = [ChatMessage.user(t2), *(await h.turn(old, t2))]
             await h.destroy(old)
 
             for snapshot, log in ((None, [*first, *second]), (after_first, second)):
                 new = await h.create("conformance-replay", factory=adapter_under_test.new_factory())
                 assert isinstance(new, SupportsSnapshot)
-                new.restore(snapshot, log)
+                await _restore(new, snapshot, log)
                 reply = _last(await h.turn(new, t3))
                 assert self.recalls(reply, [t1, t2]), (
                     f"after restore({'a snapshot' if snapshot else 'None'}, <{len(log)} logged "
@@ -484,8 +597,8 @@ class PersistenceTests(AdapterFixtures):
         that an earlier, destroyed instance for the same key had (an evicted session comes back).
 
         To fix: keep the framework's state in its own store keyed by ``str(request.key)``, and
-        do not delete it in ``destroy_agent``: eviction unloads an instance, it does not end the
-        session.
+        in ``destroy_agent`` delete it only when ``reason == "ended"``: eviction unloads an
+        instance, it does not end the session.
         """
         self._require(adapter_under_test, "native")
         t1, t2, t3 = _texts("native", 3)
@@ -501,6 +614,262 @@ class PersistenceTests(AdapterFixtures):
                 "must bring the conversation back"
             )
 
+    @pytest.mark.asyncio
+    async def test_pending_interrupt_survives_snapshot_and_restore(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """A snapshot taken while the agent waits for an answer, restored into a fresh instance
+        from a new factory, takes the ``resume`` and completes the turn: pending interrupts are
+        part of the session's state. Skipped unless ``persistence="snapshot"`` and
+        ``interrupts = True``.
+
+        To fix: put whatever the paused run needs in the snapshot (LangGraph: the checkpoint,
+        with its pending writes and tasks), and rebuild it in ``restore`` so that the next
+        request's ``resume`` continues the paused run.
+        """
+        self._require(adapter_under_test, "snapshot")
+        asking = _interrupting(self, adapter_under_test)
+        (t1,) = _texts("interrupt-snapshot", 1)
+        async with adapter_under_test.harness() as h:
+            old = await h.create("conformance-interrupt-snapshot")
+            assert isinstance(old, SupportsSnapshot)
+            await h.turn(old, t1)
+            stopped = await h.run(old, *asking)
+            assert stopped.interrupts, (
+                "precondition: the agent must interrupt (see test_interrupt_then_resume_completes)"
+            )
+            stored = json.loads(_json_round_trip(await _snapshot(old), "while interrupted"))
+            await h.destroy(old)
+            new = await h.create(
+                "conformance-interrupt-snapshot", factory=adapter_under_test.new_factory()
+            )
+            assert isinstance(new, SupportsSnapshot)
+            await _restore(new, stored, [])
+            resumed = await h.run(new, resume=_answers(self, stopped.interrupts))
+            _check_resumed(self, resumed.messages, resumed.interrupts, stopped.interrupts)
+
+    @pytest.mark.asyncio
+    async def test_context_is_not_kept_in_the_snapshot(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """A turn's context appears nowhere in the snapshot taken after it: context is
+        request-scoped (the end user's id, a token) and is never stored. Skipped unless
+        ``persistence="snapshot"``.
+
+        To fix: pass ``request.context`` to the framework as run-time context, never as part
+        of the state it checkpoints; LangGraph copies ``config["configurable"]`` into checkpoint
+        metadata, so use ``context=`` (a runtime context) or drop it from what you snapshot.
+        """
+        self._require(adapter_under_test, "snapshot")
+        marker = "conformance-secret-4f1d2b"
+        (t1,) = _texts("context-snapshot", 1)
+        async with adapter_under_test.harness() as h:
+            instance = await h.create("conformance-context-snapshot")
+            assert isinstance(instance, SupportsSnapshot)
+            await h.turn(instance, t1, context={"conformance_token": marker})
+            text = _json_round_trip(await _snapshot(instance), "after a turn with context")
+            assert marker not in text, (
+                f"the snapshot holds the turn's context ({marker!r}); context is never stored"
+            )
+
+    @pytest.mark.asyncio
+    async def test_destroy_keeps_state_unless_ended(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """``destroy_agent(instance, reason)`` keeps what the framework holds for the session
+        on every reason but ``"ended"`` (``idle``, ``lifetime``, ``capacity``, ``evicted``,
+        ``shutdown``, ``lease-lost``: the session may come back) and deletes it on ``"ended"``,
+        leaving other sessions' state alone. Skipped when the test class's
+        ``framework_state_exists`` returns ``None`` (the framework keeps nothing of its own).
+
+        To fix: in ``destroy_agent``, release the instance on every reason; delete the
+        framework's state for ``str(instance.key)`` (checkpoints of its thread, a session's
+        items) only when ``reason == "ended"``, and only that key's.
+        """
+        a = adapter_under_test
+        key, other = a.key("conformance-end-vs-evict"), a.key("conformance-end-vs-evict-other")
+        texts = _texts("end-vs-evict", 8)
+        async with a.harness() as h:
+            if await self.framework_state_exists(h.factory, key) is None:
+                pytest.skip(
+                    f"{type(self).__name__}.framework_state_exists returns None: the framework "
+                    "keeps no state outside its instances"
+                )
+            bystander = await h.create(other)
+            await h.turn(bystander, texts[0])
+            reasons: tuple[UnloadReason, ...] = (
+                "idle", "lifetime", "capacity", "evicted", "shutdown", "lease-lost",
+            )  # fmt: skip
+            for reason, text in zip(reasons, texts[1:], strict=False):
+                instance = await h.create(key)
+                await h.turn(instance, text)
+                await h.destroy(instance, reason)
+                assert await self.framework_state_exists(h.factory, key), (
+                    f"destroy_agent(reason={reason!r}) deleted the session's framework state; "
+                    "only 'ended' may delete it (the session may come back)"
+                )
+            instance = await h.create(key)
+            await h.turn(instance, texts[-1])
+            await h.destroy(instance, "ended")
+            assert not await self.framework_state_exists(h.factory, key), (
+                "destroy_agent(reason='ended') left the session's framework state behind: an "
+                "ended session must not leak in the framework's store"
+            )
+            assert await self.framework_state_exists(h.factory, other), (
+                "ending one session deleted another session's framework state"
+            )
+
+
+class TurnTests(AdapterFixtures):
+    """The turn contract beyond text: interrupts and resume, per-turn context, content blocks,
+    usage. Each test skips, with its reason, where the adapter declares it lacks the ability."""
+
+    @pytest.mark.asyncio
+    async def test_interrupt_then_resume_completes(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """A turn whose agent asks a question ends with ``TurnOutput.interrupts`` (each an
+        ``Interrupt(id, value)`` with a JSON value); the next request, carrying only
+        ``resume={id: answer}``, completes the turn with a reply that shows the answer, and the
+        conversation goes on. Skipped when the framework declares ``interrupts = False``.
+
+        To fix: when the framework pauses (LangGraph's ``interrupt()``, an approval a tool
+        needs), return the pending questions as ``Interrupt`` objects instead of a partial reply;
+        give each a stable id; on a request with ``resume``, continue the paused run with the
+        answers (LangGraph: ``Command(resume={interrupt_id: answer})``), not with a new run.
+        """
+        asking = _interrupting(self, adapter_under_test)
+        t1, t2 = _texts("interrupt", 2)
+        async with adapter_under_test.harness() as h:
+            instance = await h.create("conformance-interrupt")
+            await h.turn(instance, t1)
+            stopped = await h.run(instance, *asking)
+            assert stopped.interrupts, (
+                f"the turn {asking!r} ended without interrupts (it produced "
+                f"{[m.text for m in stopped.messages]!r}): the adapter swallowed the agent's "
+                "question; return it in TurnOutput.interrupts (or fix interrupt_messages)"
+            )
+            resumed = await h.run(instance, resume=_answers(self, stopped.interrupts))
+            _check_resumed(self, resumed.messages, resumed.interrupts, stopped.interrupts)
+            reply = _last(await h.turn(instance, t2))
+            assert self.recalls(reply, [t1]), (
+                f"after the interrupt cycle the reply {_show(reply)} forgot the session's first "
+                "turn: resuming must continue the same conversation"
+            )
+
+    @pytest.mark.asyncio
+    async def test_context_reaches_its_turn_only(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """``request.context`` reaches the agent for that turn: the reply to the test class's
+        ``context_probe`` shows it; the next turn's context replaces it, and a turn without
+        context shows none (context is never kept). Skipped when ``context_probe`` is ``None``.
+
+        To fix: hand ``request.context`` to the framework for this run only (LangGraph:
+        ``context=`` or ``config["configurable"]``; OpenAI Agents: ``context=``), never store
+        it on the instance or in the framework's state. If the last check fails, your
+        ``shows_context`` says yes too easily.
+        """
+        probe = self.context_probe
+        if probe is None:
+            pytest.skip(
+                f"{type(self).__name__}.context_probe is None: the test class does not say how "
+                "to see the context in a reply"
+            )
+        first = {"user_id": "conformance-user-7", "locale": "fr-CA"}
+        second = {"user_id": "conformance-user-9", "tier": "gold"}
+        async with adapter_under_test.harness() as h:
+            instance = await h.create("conformance-context-probe")
+            reply = _last(await h.turn(instance, *probe, context=first))
+            assert self.shows_context(reply, first), (
+                f"the reply {_show(reply)} does not show the turn's context {first!r}: pass "
+                "request.context to the agent"
+            )
+            reply = _last(await h.turn(instance, *probe, context=second))
+            assert self.shows_context(reply, second), (
+                f"the second turn's reply {_show(reply)} does not show its context {second!r}"
+            )
+            assert not self.shows_context(reply, first), (
+                f"the second turn's reply {_show(reply)} still shows the first turn's context "
+                f"{first!r}: context is for one turn; do not keep it on the instance"
+            )
+            reply = _last(await h.turn(instance, *probe))
+            kept = [c for c in (first, second) if self.shows_context(reply, c)]
+            assert not kept, (
+                f"a turn without context replied {_show(reply)}, which shows {kept!r} from "
+                "earlier turns: context must not outlive its turn (or shows_context() says yes "
+                "too easily)"
+            )
+
+    @pytest.mark.asyncio
+    async def test_content_blocks_round_trip(self, adapter_under_test: AdapterUnderTest) -> None:
+        """Messages generated by Hypothesis (text, image, file, reasoning and non-standard
+        blocks with provider extras, tool calls, tool results, usage, metadata) validate from
+        plain JSON into typed ``ChatMessage`` objects and come back unchanged from JSON, from the
+        stores' row codec and from a memory and a SQLite store; then the adapter accepts every
+        generated user message as a turn (echoing it, where the test class's ``echoed`` says
+        how) and, with ``persistence="snapshot"``, restores a conversation holding them.
+
+        To fix: the first part fails only on a core bug (report it with the shrunk example).
+        In the adapter, convert content blocks and tool calls to the framework's shapes and
+        back (langchain-core's standard blocks are the same JSON); never assume
+        ``message.content`` is a string (``message.text`` gives the text either way); keep
+        blocks you cannot show the model rather than failing the turn.
+        """
+        generated = generate(self.content_examples)
+        await _stores_round_trip(generated)
+        users = generate(min(self.content_examples, 10), roles=("user",), blocks=True)
+        async with adapter_under_test.harness() as h:
+            instance = await h.create("conformance-content")
+            log: list[ChatMessage] = []
+            for sent in users:
+                reply = await h.turn(instance, sent)
+                log += [sent, *reply]
+                echoed = self.echoed(sent, _last(reply))
+                assert echoed is None or echoed, (
+                    f"the reply {_show(_last(reply))} does not echo the message sent "
+                    f"({sent.model_dump(mode='json')!r}) as echoed() expects: the adapter "
+                    "dropped or mangled its content blocks"
+                )
+            if type(adapter_under_test.framework).persistence == "snapshot":
+                assert isinstance(instance, SupportsSnapshot)
+                stored = json.loads(_json_round_trip(await _snapshot(instance), "with blocks"))
+                for snapshot, messages in ((stored, []), (None, log)):
+                    new = await h.create(
+                        "conformance-content", factory=adapter_under_test.new_factory()
+                    )
+                    assert isinstance(new, SupportsSnapshot)
+                    await _restore(new, snapshot, messages)
+                    await h.turn(new, *_texts("content", 1))
+                    await h.destroy(new)
+
+    @pytest.mark.asyncio
+    async def test_turn_reports_usage(self, adapter_under_test: AdapterUnderTest) -> None:
+        """Every completed turn reports its token usage: ``TurnOutput.usage``, or the ``usage``
+        of the messages it produced, with some tokens counted. Skipped when the test class sets
+        ``reports_usage = False``.
+
+        To fix: read the framework's usage (langchain's ``AIMessage.usage_metadata``, OpenAI
+        Agents' ``result.context_wrapper.usage``) and return it as
+        ``sessionful.Usage(input_tokens=..., output_tokens=...)`` for this turn only (not the
+        session's running total); if your framework never reports usage, set
+        ``reports_usage = False`` on the test class.
+        """
+        if not self.reports_usage:
+            pytest.skip(f"{type(self).__name__}.reports_usage is False")
+        t1, t2 = _texts("usage", 2)
+        async with adapter_under_test.harness() as h:
+            instance = await h.create("conformance-usage")
+            for text in (t1, t2):
+                output = await h.run(instance, text)
+                usage = turn_usage(output)
+                assert usage is not None, (
+                    "the turn reported no usage (TurnOutput.usage and every message's usage "
+                    "are None); report the framework's token counts, or set "
+                    "reports_usage = False"
+                )
+                assert usage.total_tokens > 0, f"the turn reported {usage!r}: no tokens at all"
+
 
 class ManagerTests(AdapterFixtures):
     """The adapter driven by a real :class:`~sessionful.SessionManager`, as users run it."""
@@ -515,8 +884,8 @@ class ManagerTests(AdapterFixtures):
 
         To fix: if the earlier factory tests pass and this fails, look at what the manager
         adds: it passes ``framework_settings`` through ``create_agent_factory`` once, sends the
-        command's messages as one ``ainvoke`` call, and calls ``destroy_agent`` on end and on
-        close.
+        command's messages as one ``ainvoke`` request, and calls ``destroy_agent`` with
+        ``"ended"`` on end and ``"shutdown"`` on close.
         """
         a = adapter_under_test
         t1, t2, t3, t4 = _texts("manager", 4)
@@ -594,6 +963,145 @@ class ManagerTests(AdapterFixtures):
                 )
         assert manager.stats().active == 0
 
+    @pytest.mark.asyncio
+    async def test_session_manager_interrupt_cycle(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """Through a ``SessionManager``, with ``execute`` and with ``stream``: the asking turn
+        ends ``status="interrupted"`` with the interrupts, ``session_stats`` lists them, a turn
+        that does not answer raises ``InterruptPending``, and the turn that answers with
+        ``resume`` completes. Skipped when the framework declares ``interrupts = False``.
+
+        To fix: if test_interrupt_then_resume_completes passes and this fails, look at
+        ``astream``: a stream must end with a ``TurnOutput`` carrying the interrupts (or yield
+        nothing but chunks only when the turn completed), and take ``resume`` like ``ainvoke``.
+        """
+        asking = _interrupting(self, adapter_under_test)
+        a = adapter_under_test
+        manager = a.manager()
+        async with manager:
+            for session_id, streamed in (
+                ("conformance-hitl", False),
+                ("conformance-hitl-sse", True),
+            ):
+                key = a.key(session_id)
+                turn = functools.partial(_manager_turn, manager, a, session_id, streamed)
+                how = "stream" if streamed else "execute"
+                stopped = await turn(messages=[ChatMessage.user(m) for m in asking])
+                assert stopped.status == "interrupted" and stopped.interrupts, (
+                    f"through {how}, the asking turn ended {stopped.status!r} with interrupts "
+                    f"{stopped.interrupts!r}"
+                )
+                stats = manager.session_stats(key)
+                assert stats is not None and stats.interrupts == stopped.interrupts
+                with pytest.raises(InterruptPending):
+                    await turn(messages=[ChatMessage.user("Never mind.")])
+                resumed = await turn(resume=_answers(self, stopped.interrupts))
+                assert resumed.status == "completed", f"through {how}: {resumed.status!r}"
+                _check_resumed(self, resumed.messages, resumed.interrupts, stopped.interrupts)
+                stats = manager.session_stats(key)
+                assert stats is not None and stats.interrupts == []
+
+    @pytest.mark.asyncio
+    async def test_interrupt_survives_eviction_and_restart(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """Under the ``persisted`` strategy (memory store), a session waiting for an answer is
+        evicted, and the store still lists its interrupts; a turn without the answer still
+        raises ``InterruptPending`` (on a restored instance); after another eviction a new
+        manager on the same store (a restart) takes the ``resume``, reports ``restored`` and
+        completes the turn, remembering the session's first turn. Skipped when the framework
+        declares ``interrupts = False`` or no persistence.
+
+        To fix: see test_pending_interrupt_survives_snapshot_and_restore (snapshot) or, with
+        ``persistence="native"``, keep the paused run in the framework's store and do not delete
+        it on eviction; ``restore`` (or a new instance on the native store) must be able to
+        continue the paused run.
+        """
+        asking = _interrupting(self, adapter_under_test)
+        a = adapter_under_test
+        if type(a.framework).persistence is None:
+            pytest.skip(f"{a.name} declares persistence=None: its sessions cannot be persisted")
+        key = a.key("conformance-hitl-persisted")
+        t1, t2 = _texts("hitl-persisted", 2)
+        store = MemoryStore()
+
+        def command(**fields: Any) -> ExecuteAgentCommand:
+            return ExecuteAgentCommand(agent_id=a.agent.id, session_id=key.session_id, **fields)
+
+        manager = a.manager(strategy="persisted", store=store)
+        async with manager:
+            await manager.execute(command(messages=[ChatMessage.user(t1)]))
+            stopped = await manager.execute(command(messages=[ChatMessage.user(m) for m in asking]))
+            assert stopped.status == "interrupted" and stopped.interrupts
+            assert await manager.evict(key)
+            record = await manager.session_record(key)
+            assert record is not None and record.interrupts == stopped.interrupts, (
+                f"the store lists {record and record.interrupts!r} after eviction, not "
+                f"{stopped.interrupts!r}"
+            )
+            with pytest.raises(InterruptPending):
+                await manager.execute(command(messages=[ChatMessage.user("Never mind.")]))
+            assert await manager.evict(key)
+        restarted = a.manager(strategy="persisted", store=store)
+        async with restarted:
+            resumed = await restarted.execute(command(resume=_answers(self, stopped.interrupts)))
+            assert resumed.instance_event == "restored"
+            _check_resumed(self, resumed.messages, resumed.interrupts, stopped.interrupts)
+            later = await restarted.execute(command(messages=[ChatMessage.user(t2)]))
+            assert self.recalls(_last(later.messages), [t1]), (
+                f"after eviction, restart and resume the reply {_show(_last(later.messages))} "
+                "forgot the session's first turn"
+            )
+
+    @pytest.mark.asyncio
+    async def test_session_manager_delivers_context_and_usage(
+        self, adapter_under_test: AdapterUnderTest
+    ) -> None:
+        """Through a ``SessionManager``: ``ExecuteAgentCommand.context`` reaches the agent
+        (when the test class has a ``context_probe``), each turn's ``ExecutionResult.usage`` is
+        reported and ``session_stats`` sums the tokens (unless ``reports_usage = False``).
+        Skipped when neither applies.
+
+        To fix: see test_context_reaches_its_turn_only and test_turn_reports_usage; the manager
+        passes the command's context in the request and sums ``TurnOutput.usage`` (or the
+        produced messages' usage when it is ``None``).
+        """
+        a = adapter_under_test
+        if self.context_probe is None and not self.reports_usage:
+            pytest.skip("the test class has no context_probe and reports_usage is False")
+        key = a.key("conformance-manager-contract")
+        context = {"user_id": "conformance-user-3", "locale": "pt-BR"}
+        texts = list(self.context_probe) if self.context_probe is not None else _texts("ctx", 1)
+        manager = a.manager()
+        async with manager:
+            results = [
+                await manager.execute(
+                    ExecuteAgentCommand(
+                        agent_id=a.agent.id,
+                        session_id=key.session_id,
+                        messages=[ChatMessage.user(t) for t in texts],
+                        context=context,
+                    )
+                )
+                for _ in range(2)
+            ]
+            if self.context_probe is not None:
+                reply = _last(results[0].messages)
+                assert self.shows_context(reply, context), (
+                    f"through the manager, the reply {_show(reply)} does not show the "
+                    f"command's context {context!r}"
+                )
+            if self.reports_usage:
+                usages = [r.usage for r in results]
+                assert all(u is not None for u in usages), f"turns reported usage {usages!r}"
+                stats = manager.session_stats(key)
+                assert stats is not None
+                assert (stats.input_tokens, stats.output_tokens) == (
+                    sum(u.input_tokens for u in usages if u is not None),
+                    sum(u.output_tokens for u in usages if u is not None),
+                )
+
 
 class PackageTests(AdapterFixtures):
     """How the adapter is installed and found: an entry point, and an import that does nothing."""
@@ -658,7 +1166,7 @@ class PackageTests(AdapterFixtures):
 
 # pytest runs inherited tests from the last base in the MRO first: this order runs the boundary
 # tests first, so the failure that explains the others comes at the top.
-class AdapterTests(PackageTests, ManagerTests, PersistenceTests, FactoryTests):
+class AdapterTests(PackageTests, ManagerTests, PersistenceTests, TurnTests, FactoryTests):
     """The whole conformance suite. Subclass it as ``Test<YourAdapter>``; see the package doc."""
 
 
