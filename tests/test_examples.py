@@ -42,6 +42,7 @@ def test_every_example_has_a_test() -> None:
         "metrics_hooks.py",
         "lifecycle.py",
         "use_parrot.py",
+        "human_in_the_loop.py",
         "third_party_adapter/sessionful_parrot.py",
         "third_party_adapter/tests/test_parrot.py",
         "langgraph_support.py",
@@ -182,6 +183,18 @@ def test_use_parrot() -> None:
         "polly#s2: created  Rawk! I heard: bonjour",
         "polly#s1: reused   Rawk! I heard: hello, crackers?",
         "polly: created  Squawk! I heard: hi",
+    ]
+
+
+def test_human_in_the_loop() -> None:
+    out = run_example("human_in_the_loop.py")
+    assert out.splitlines() == [
+        "status: interrupted; the agent asks 'refund $20?' (interrupt ask-1)",
+        "pending: ['ask-1']",
+        "refused: session bot#s1 waits for answers to interrupts 'ask-1'",
+        "status: completed; reply: answered: yes",
+        'reply: context: {"locale":"fr-CA","user_id":"u-42"}',
+        "this turn: 1 in / 2 out; session: 4 in / 4 out over 3 turns",
     ]
 
 

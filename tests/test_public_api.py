@@ -61,6 +61,23 @@ EXPORTED = sorted(
         "SessionStore",
         "__version__",
         "hookimpl",
+        # The turn contract (issue 12): one request in, one result out, and what it carries.
+        "TurnRequest",
+        "TurnOutput",
+        "TurnStatus",
+        "UnloadReason",
+        "StreamEvent",
+        "Interrupt",
+        "InterruptPending",
+        "InvalidResume",
+        "ContentBlock",
+        "TextBlock",
+        "ImageBlock",
+        "FileBlock",
+        "ReasoningBlock",
+        "NonStandardBlock",
+        "ToolCall",
+        "Usage",
     ]
 )
 
@@ -184,6 +201,8 @@ E = sessionful
         (E.SessionBusy, (E.SessionError,)),
         (E.CapacityExceeded, (E.SessionError,)),
         (E.AgentCreationFailed, (E.SessionError,)),
+        (E.InterruptPending, (E.SessionError,)),
+        (E.InvalidResume, (E.SessionError, ValueError)),
     ],
     ids=lambda v: getattr(v, "__name__", "parents"),
 )

@@ -7,7 +7,7 @@ docs/plugin-authors.md for the walk-through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from sessionful import (
@@ -16,6 +16,11 @@ from sessionful import (
     AgentInstance,
     ChatMessage,
     Framework,
+    Persistence,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+    Usage,
     hookimpl,
 )
 
@@ -28,10 +33,13 @@ class Parrot:
         self.greeting = greeting
         self.heard: list[str] = []
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        """Run one turn; return only the new messages."""
-        self.heard += [m.content for m in messages if m.role == "user"]
-        return [ChatMessage.assistant(f"{self.greeting} I heard: {', '.join(self.heard)}")]
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        """Run one turn: the request's new messages in, only the new messages out."""
+        said = [m.text for m in request.messages if m.role == "user"]  # .text: blocks too
+        self.heard += said
+        reply = ChatMessage.assistant(f"{self.greeting} I heard: {', '.join(self.heard)}")
+        words = Usage(input_tokens=sum(len(s.split()) for s in said), output_tokens=len(self.heard))
+        return TurnOutput(messages=[reply], usage=words)  # usage: what the turn cost, if known
 
 
 class ParrotFactory(AgentFactory):
@@ -43,14 +51,18 @@ class ParrotFactory(AgentFactory):
     async def create_agent(self, request: AgentCreateRequest) -> AgentInstance:
         return Parrot(request, request.configuration.get("greeting", self.greeting))
 
-    async def destroy_agent(self, instance: AgentInstance) -> None:
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
+        # reason is "ended" when the session is over (delete what the framework keeps for it),
+        # else the instance is only unloaded. A parrot keeps nothing outside its instances.
         if isinstance(instance, Parrot):
             instance.heard.clear()  # release what the instance holds
 
 
 class ParrotFramework(Framework):
     name: ClassVar[str] = "parrot"  # SessionManager(framework="parrot")
-    native_sessions: ClassVar[bool] = False  # the parrot keeps no sessions of its own
+    # Defaults, shown: sessions live in memory only; the parrot never stops to ask a question.
+    persistence: ClassVar[Persistence | None] = None
+    interrupts: ClassVar[bool] = False
 
     def create_agent_factory(self, settings: Mapping[str, Any]) -> AgentFactory:
         # settings are SessionManager(framework_settings={...}), passed through untouched.
