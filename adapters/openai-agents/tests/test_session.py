@@ -80,7 +80,7 @@ async def test_clear_then_add(pair: Sessions) -> None:
 
 async def test_unicode_and_structured_items(pair: Sessions) -> None:
     items = [
-        message("user", "naïve café 日本語 🎉 \u2028 \"quoted\" \\ back"),
+        message("user", 'naïve café 日本語 🎉 \u2028 "quoted" \\ back'),
         {
             "type": "function_call",
             "call_id": "call_1",
