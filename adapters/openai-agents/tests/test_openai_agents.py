@@ -253,3 +253,22 @@ async def test_agent_by_reference_with_handoffs_across_turns(
             p.data["name"] for p in stream if isinstance(p, StreamEvent) and p.type == "agent"
         ]
         assert agents == ["billing"]  # the next turn starts where the last one was handed to
+
+
+def test_the_demo_tells_the_same_story(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from sessionful.cli.demo import run_demo
+
+    console = Console(record=True, width=120)
+    run_demo(tmp_path / "demo.db", console, framework="openai-agents")
+    text = console.export_text()
+    for line in (
+        "agent: Your name is Bob.",
+        "agent calls order_status(",
+        "interrupted: asks",
+        "agent: Refund: refunded $20.00 on order A-1001",
+        "restored from SQLite: session-ada, session-bob",
+        "agents built: 1 for 2 sessions",
+    ):
+        assert line in text, line

@@ -84,16 +84,26 @@ def demo(
             help="Keep the sessions in this SQLite file (default: a temporary one).",
         ),
     ] = None,
+    framework: Annotated[
+        str,
+        typer.Option(
+            help="The framework the bot runs on: langgraph or openai-agents (the OpenAI "
+            "Agents SDK).",
+        ),
+    ] = "langgraph",
 ) -> None:
     """The main job, offline: two customers in parallel LangGraph sessions persisted on
     SQLite, a simulated restart, both sessions restored, and the analytics.
 
     Runs on the embedded defaults whatever the configuration says: the `customer-service-bot`
-    agent on LangGraph's `tool-agent` template with the offline model (no network, no keys).
+    agent on LangGraph's `tool-agent` template with the offline model (no network, no keys);
+    `--framework openai-agents` tells the same story on the OpenAI Agents SDK.
     """
-    from sessionful.cli.demo import run_demo
+    from sessionful.cli.demo import FRAMEWORKS, run_demo
 
-    run_demo(db, out)
+    if framework not in FRAMEWORKS:
+        raise typer.BadParameter(f"one of {', '.join(FRAMEWORKS)}", param_hint="--framework")
+    run_demo(db, out, framework)
 
 
 # -- serve ----------------------------------------------------------------------------------------

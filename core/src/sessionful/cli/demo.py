@@ -6,6 +6,9 @@ instance of one compiled graph and remembers its own customer; a refund waits fo
 approval (the graph's ``interrupt()``, answered with ``resume``). Then the process "restarts" (a
 new manager on the same SQLite file), both conversations carry on, restored from the store, and
 rich tables show the analytics. ``examples/langgraph_demo.py`` runs the same function.
+
+``framework="openai-agents"`` tells the same story on the OpenAI Agents SDK (its ``tool-agent``
+template and offline ``Model``; the refund tool ``needs_approval``, approved with ``resume``).
 """
 
 from __future__ import annotations
@@ -41,21 +44,29 @@ BOT = AgentDefinition(
 """``customer-service-bot`` on LangGraph's ``tool-agent`` template (the default agent)."""
 
 
-def run_demo(db: Path | None = None, console: Console | None = None) -> None:
+FRAMEWORKS = ("langgraph", "openai-agents")
+"""The frameworks the demo runs on: both ship the ``tool-agent`` template and an offline model."""
+
+
+def run_demo(
+    db: Path | None = None, console: Console | None = None, framework: str = "langgraph"
+) -> None:
     """Run the demo on the SQLite file ``db`` (default: a fresh one in a temporary directory,
-    removed afterwards), printing to ``console`` (default: standard output)."""
+    removed afterwards), printing to ``console`` (default: standard output), on ``framework``
+    (one of :data:`FRAMEWORKS`)."""
     shown = console or Console(highlight=False)
     if db is not None:
-        asyncio.run(_Demo(db, shown).run())
+        asyncio.run(_Demo(db, shown, framework).run())
         return
     with tempfile.TemporaryDirectory(prefix="sessionful-demo-") as folder:
-        asyncio.run(_Demo(Path(folder) / "sessions.db", shown).run())
+        asyncio.run(_Demo(Path(folder) / "sessions.db", shown, framework).run())
 
 
 class _Demo:
-    def __init__(self, db: Path, console: Console) -> None:
+    def __init__(self, db: Path, console: Console, framework: str = "langgraph") -> None:
         self.db = db
         self.console = console
+        self.framework = framework
         self.events: dict[str, InstanceEvent] = {}
         """The first instance event of each session in the current process."""
 
@@ -67,7 +78,7 @@ class _Demo:
 
     def manager(self) -> SessionManager:
         return SessionManager(
-            framework="langgraph",
+            framework=self.framework,
             strategy="persisted",
             store=f"sqlite:///{self.db}",
             agents=[BOT],
@@ -100,15 +111,19 @@ class _Demo:
         asked = await self.turn(manager, session, text)
         self.show(session, text, asked)
         for question in asked.interrupts:
-            shown = question.value.get("question") if isinstance(question.value, dict) else None
+            value = question.value if isinstance(question.value, dict) else {}
+            shown = value.get("question")
+            if "tool" in value:  # an OpenAI Agents tool approval: the tool and its arguments
+                shown = f"to run {value['tool']}({value.get('arguments')})"
             self.say(f"  {'':<22} {asked.status}: asks {shown or question.value!r}", style="yellow")
         if not asked.interrupts:
             return
-        answers = {question.id: "yes" for question in asked.interrupts}
+        answer = "yes" if self.framework == "langgraph" else "approve"
+        answers = {question.id: answer for question in asked.interrupts}
         result = await manager.execute(
             ExecuteAgentCommand(agent_id=BOT.id, session_id=session, resume=answers)
         )
-        self.show(session, "(a person approves: yes)", result)
+        self.show(session, f"(a person approves: {answer})", result)
 
     async def conversation(self, manager: SessionManager, session: str, lines: list[str]) -> None:
         for text in lines:
@@ -116,8 +131,12 @@ class _Demo:
 
     async def run(self) -> None:
         say = self.say
-        say("sessionful demo: LangGraph `tool-agent` template, offline model, persisted on")
-        say(f"SQLite ({self.db}). One compiled graph; one instance per session.", style=None)
+        if self.framework == "langgraph":
+            say("sessionful demo: LangGraph `tool-agent` template, offline model, persisted on")
+            say(f"SQLite ({self.db}). One compiled graph; one instance per session.", style=None)
+        else:
+            say("sessionful demo: OpenAI Agents SDK `tool-agent` template, offline Model, items")
+            say(f"persisted on SQLite ({self.db}). One Agent; one instance per session.")
 
         self.heading("Two customers in parallel sessions")
         async with self.manager() as manager:
@@ -143,8 +162,12 @@ class _Demo:
                 if isinstance(item, ChatMessage)  # the last item is the turn's result
             ]
             say("  chunks: " + " | ".join(chunks))
-            compiles = getattr(manager._factory, "compiles", "?")
-            say(f"\n  graphs compiled: {compiles} for 2 sessions")
+            if self.framework == "langgraph":
+                compiles = getattr(manager._factory, "compiles", "?")
+                say(f"\n  graphs compiled: {compiles} for 2 sessions")
+            else:
+                builds = getattr(manager._factory, "builds", "?")
+                say(f"\n  agents built: {builds} for 2 sessions")
             before = manager.stats()
 
         self.heading("Restart: a new manager on the same SQLite file")
