@@ -41,6 +41,7 @@ MY_PAGES = [
         for name in (
             "index.md",
             "concepts.md",
+            "human-in-the-loop.md",
             "lifecycle.md",
             "plugin-authors.md",
             "hooks.md",
