@@ -302,3 +302,18 @@ async def test_a_trimmed_conversation_restores_as_it_was_live(tmp_path: Path) ->
     assert restored.messages[-1].text == "5 in view; last m4"
     assert after.values["seen"] == ["m2", "m3", "m4"]
     assert after.values["at"] == dt.datetime(2026, 1, 1, 0, 3, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("saver", ["own", "SessionCheckpointer"])
+async def test_context_is_never_stored_in_checkpoint_metadata(saver: str) -> None:
+    from sessionful_langgraph import SessionCheckpointer
+
+    settings = {} if saver == "own" else {"checkpointer": SessionCheckpointer()}
+    async with manager_for("context-echo", framework_settings=settings) as manager:
+        await manager.execute(say("s", "hi", context={"user": "secret-4f1d", "locale": "fr"}))
+        instance = manager.get_agent(SessionKey(BOT, "s"))
+        found = await instance.checkpointer.aget_tuple(  # type: ignore[union-attr]
+            {"configurable": {"thread_id": f"{BOT}#s"}}
+        )
+    assert found is not None
+    assert "secret-4f1d" not in repr(found.metadata) and "run_id" in found.metadata

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import StateGraph
@@ -33,7 +33,7 @@ from sessionful import (
     UnloadReason,
     Usage,
 )
-from sessionful_langgraph._local import LocalSaver
+from sessionful_langgraph._local import CONTEXT_KEYS, LocalSaver, task_of
 from sessionful_langgraph._messages import from_langchain, jsonable, new_id, to_langchain
 from sessionful_langgraph.templates import BuildContext, resolve_model
 
@@ -145,6 +145,8 @@ class LangGraphAgent:
         configurable = {
             k: v for k, v in context.items() if k not in _RESERVED and not k.startswith("__")
         }
+        if configurable:
+            configurable[CONTEXT_KEYS] = tuple(configurable)
         configurable["thread_id"] = self.thread_id
         if self._pin is not None:
             configurable["checkpoint_id"] = self._pin
@@ -200,8 +202,8 @@ class LangGraphAgent:
         """A turn completed: remember its messages; the owned saver keeps the latest only."""
         self._known = known
         self._pin = None
-        if self._owned:
-            await self.checkpointer.aprune([self.thread_id], strategy="keep_latest")
+        if self._owned and isinstance(self.checkpointer, LocalSaver):
+            self.checkpointer.settle(self.thread_id)
 
     async def _undo(self, run_id: str) -> None:
         """Leave the thread as it was before the run ``run_id``."""
@@ -308,11 +310,19 @@ class LangGraphAgent:
         found = await self.checkpointer.aget_tuple(self._thread_config())
         if found is None:
             return {"version": _SNAPSHOT_VERSION, "type": None, "data": None}
-        payload = {
-            "checkpoint": found.checkpoint,
-            "metadata": found.metadata,
-            "writes": [list(write) for write in found.pending_writes or ()],
-        }
+        payload = _saved(found)
+        tasks = {write[0] for write in found.pending_writes or ()}
+        if tasks:  # a paused run: its paused subgraphs' checkpoints belong to the session too
+            children: list[dict[str, Any]] = []
+            seen: set[str] = set()
+            async for child in self.checkpointer.alist(
+                {"configurable": {"thread_id": self.thread_id}}
+            ):
+                ns = child.config["configurable"].get("checkpoint_ns", "")
+                if ns and ns not in seen and task_of(ns) in tasks:
+                    seen.add(ns)
+                    children.append({"ns": ns, **_saved(child)})
+            payload["children"] = children
         kind, data = _SERDE.dumps_typed(payload)
         return {
             "version": _SNAPSHOT_VERSION,
@@ -358,19 +368,40 @@ class LangGraphAgent:
         }
         at: RunnableConfig = {"configurable": {**thread["configurable"], "checkpoint_id": cid}}
         if await saver.aget_tuple(at) is None:
-            config = await saver.aput(
-                thread, checkpoint, payload["metadata"], dict(checkpoint["channel_versions"])
-            )
-            by_task: dict[str, list[tuple[str, Any]]] = {}
-            for task_id, channel, value in payload["writes"]:
-                by_task.setdefault(task_id, []).append((channel, value))
-            for task_id, writes in by_task.items():
-                await saver.aput_writes(config, writes, task_id)
+            await _put_saved(saver, self.thread_id, "", payload)
+            for child in payload.get("children", ()):
+                await _put_saved(saver, self.thread_id, child["ns"], child)
         latest = await saver.aget_tuple(thread)
         self._pin = None if latest is None or latest.checkpoint["id"] == cid else cid
 
 
 _SERDE = strict_serializer()
+
+
+def _saved(found: CheckpointTuple) -> dict[str, Any]:
+    return {
+        "checkpoint": found.checkpoint,
+        "metadata": found.metadata,
+        "writes": [list(write) for write in found.pending_writes or ()],
+    }
+
+
+async def _put_saved(
+    saver: BaseCheckpointSaver[Any], thread_id: str, ns: str, saved: Mapping[str, Any]
+) -> None:
+    """Write one snapshotted checkpoint, with its pending writes, into ``saver``."""
+    checkpoint = saved["checkpoint"]
+    config = await saver.aput(
+        {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}},
+        checkpoint,
+        saved["metadata"],
+        dict(checkpoint["channel_versions"]),
+    )
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in saved["writes"]:
+        by_task.setdefault(task_id, []).append((channel, value))
+    for task_id, writes in by_task.items():
+        await saver.aput_writes(config, writes, task_id)
 
 
 class LangGraphFactory(AgentFactory):

@@ -28,7 +28,27 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-__all__ = ["LocalSaver"]
+__all__ = ["CONTEXT_KEYS", "LocalSaver", "metadata_for", "task_of"]
+
+CONTEXT_KEYS = "__sessionful_context_keys"
+"""A ``configurable`` entry naming the keys the adapter copied there from a turn's context: the
+adapter's savers leave them out of checkpoint metadata (context is never stored)."""
+
+
+def task_of(ns: str) -> str:
+    """The id of the parent task a subgraph namespace (``node:task_id|...``) runs in."""
+    return ns.split("|", 1)[0].rpartition(":")[2]
+
+
+def metadata_for(config: RunnableConfig, metadata: CheckpointMetadata) -> CheckpointMetadata:
+    """LangGraph's checkpoint metadata for ``config`` (``config["metadata"]`` and scalar
+    ``configurable`` values added), without the values a turn's context put there."""
+    full = get_checkpoint_metadata(config, metadata)
+    for key in config.get("configurable", {}).get(CONTEXT_KEYS, ()):
+        if key not in metadata:
+            full.pop(key, None)  # type: ignore[misc]
+    return full
+
 
 _Typed = tuple[str, bytes]
 
@@ -160,7 +180,7 @@ class LocalSaver(BaseCheckpointSaver[str]):
             thread.blobs[(ns, channel, version)] = (
                 self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
             )
-        full = get_checkpoint_metadata(config, metadata)
+        full = metadata_for(config, metadata)
         run_id = full.get("run_id")
         thread.checkpoints.setdefault(ns, {})[checkpoint["id"]] = _Saved(
             self.serde.dumps_typed(stored),
@@ -226,6 +246,20 @@ class LocalSaver(BaseCheckpointSaver[str]):
                     latest = max(saved_in_ns)
                     thread.checkpoints[ns] = {latest: saved_in_ns[latest]}
             self._collect(thread)
+
+    def settle(self, thread_id: str) -> None:
+        """After a completed turn: keep each namespace's latest checkpoint, and of the
+        subgraphs' namespaces only those of the root's pending tasks (a paused subgraph); the
+        others belong to runs that are over."""
+        self.prune([thread_id])
+        thread = self.threads.get(thread_id)
+        if thread is None:
+            return
+        root = thread.checkpoints.get("", {})
+        tasks = {task for saved in root.values() for task, _ in saved.writes}
+        for ns in [ns for ns in thread.checkpoints if ns and task_of(ns) not in tasks]:
+            del thread.checkpoints[ns]
+        self._collect(thread)
 
     def _collect(self, thread: _Thread) -> None:
         """Drop the blobs no remaining checkpoint refers to."""

@@ -40,7 +40,6 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
-    get_checkpoint_metadata,
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -55,6 +54,7 @@ from sessionful.stores._checkpoints import (
     checkpoint_log_for,
 )
 from sessionful.stores.base import Lease
+from sessionful_langgraph._local import metadata_for
 
 __all__ = ["SessionCheckpointer"]
 
@@ -219,7 +219,7 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
             )
             for channel, version in new_versions.items()
         ]
-        full = get_checkpoint_metadata(config, metadata)
+        full = metadata_for(config, metadata)
         run_id = full.get("run_id")
         stored = StoredCheckpoint(
             thread=thread,
