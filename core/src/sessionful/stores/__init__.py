@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 from sessionful.errors import UnknownStore
 from sessionful.hookspecs import hookimpl
+from sessionful.stores._items import ItemLog, item_log_for
 from sessionful.stores.base import (
     SCHEMA_VERSION,
     Lease,
@@ -23,6 +24,7 @@ from sessionful.stores.sqlite import DEFAULT_SQLITE_PATH, SQLiteStore
 __all__ = [
     "DEFAULT_SQLITE_PATH",
     "DEFAULT_STORE_URL",
+    "ItemLog",
     "SCHEMA_VERSION",
     "Lease",
     "LoadedSession",
@@ -32,6 +34,7 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "TurnWrite",
+    "item_log_for",
     "register_stores",
     "store_from_url",
 ]
