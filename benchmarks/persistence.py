@@ -52,6 +52,8 @@ POSTGRES_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
 
 TARGET_RATIO = 0.5
 """sessionful' time per turn at most this fraction of the fastest durable peer's."""
+FLOOR_RATIO = 1.5
+"""sessionful' turn, one at a time, at most this many times a bare commit of the same rows."""
 FLAT_FACTOR = 1.5
 """'Flat': a turn at the longest history costs at most this many times one at the shortest."""
 HISTORY_LENGTHS = (10, 100, 1000)
@@ -1419,6 +1421,19 @@ def _peers_page(
                 verdict(ratio <= TARGET_RATIO),
             )
         )
+    floor = next((r for r in results if r.peer.reference), None)
+    if floor is not None:
+        ratio = ours.at(first) / floor.at(first)
+        target_rows.append(
+            (
+                f"issue 10: one turn at a time, {first:,} messages, vs the bare commit of the "
+                "same two rows (the reference row)",
+                f"{ms(ours.at(first))} vs {ms(floor.at(first))}",
+                times(ratio, 2),
+                f"≤ {times(FLOOR_RATIO, 2)}",
+                verdict(ratio <= FLOOR_RATIO),
+            )
+        )
     flat = ours.cpu_at(last) / ours.cpu_at(first)
     target_rows.append(
         (
@@ -1432,7 +1447,7 @@ def _peers_page(
         )
     )
     targets = table(
-        ["target (issue 4)", "sessionful vs the fastest durable peer", "ratio", "target", ""],
+        ["target", "sessionful vs the fastest durable peer, or as stated", "ratio", "target", ""],
         target_rows,
         align="lllrc",
     )
@@ -1443,7 +1458,6 @@ def _peers_page(
         )
     else:
         cadence_text = "the pause made little difference on this disk during this run"
-    floor = next((r for r in results if r.peer.reference), None)
     floor_text = ""
     if floor is not None:
         floor_text = (

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sessionful.errors import StoreUnavailable
 
-__all__ = ["Writer", "retry", "transaction"]
+__all__ = ["Connection", "Fence", "Writer", "retry", "transaction"]
 
 T = TypeVar("T")
 
@@ -64,6 +64,64 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+class Fence:
+    """The leases this connection wrote, and whether they are still the file's.
+
+    The writer thread notes every lease it claims or advances (:attr:`known`, key -> epoch and
+    owner) and, inside every write transaction, the connection's ``PRAGMA data_version``, which
+    changes only when *another* connection commits. While it has not changed since the last
+    write transaction began (under the write lock), nobody else has written the file since, so
+    what :attr:`known` says is what the file says, and :meth:`current` answers a lease check
+    without reading a row. When it has changed, :attr:`known` is dropped and the caller reads.
+    """
+
+    __slots__ = ("_pending", "busy", "known", "stamp")
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[int, str]] = {}
+        self.stamp: int | None = None
+        self._pending: int | None = None
+        self.busy = threading.Lock()
+        """Held by the writer thread while it uses the connection."""
+
+    # on the writer thread, inside a write transaction
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Right after ``BEGIN IMMEDIATE``: forget everything if another connection wrote."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.stamp:
+            self.known.clear()
+            self.stamp = None
+        self._pending = version
+
+    def committed(self) -> None:
+        self.stamp = self._pending
+
+    def aborted(self) -> None:
+        self.known.clear()
+        self.stamp = None
+
+    # on the event loop
+
+    def current(self, conn: sqlite3.Connection, key: str, epoch: int, owner: str) -> bool:
+        """True if ``(epoch, owner)`` is surely ``key``'s lease now; False if it cannot tell
+        (the writer is busy, the lease is not known, or another connection wrote since)."""
+        if not self.busy.acquire(blocking=False):
+            return False
+        try:
+            if self.stamp is None or self.known.get(key) != (epoch, owner):
+                return False
+            return bool(conn.execute("PRAGMA data_version").fetchone()[0] == self.stamp)
+        finally:
+            self.busy.release()
+
+
+class Connection(sqlite3.Connection):
+    """The writer's connection, carrying its :class:`Fence`."""
+
+    fence: Fence
+
+
 def _locked(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
@@ -86,17 +144,22 @@ def retry(action: Callable[[], T], seconds: float, where: str) -> T:
             pause = min(pause * 2, 0.25)
 
 
-def transaction(conn: sqlite3.Connection, body: Callable[[], T], seconds: float, where: str) -> T:
+def transaction(conn: Connection, body: Callable[[], T], seconds: float, where: str) -> T:
     """``body()`` in one immediate transaction, retried while the file is locked."""
+    fence = conn.fence
 
     def attempt() -> T:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            fence.begin(conn)
             result = body()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            fence.aborted()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
+        fence.committed()
         return result
 
     return retry(attempt, seconds, where)
@@ -117,7 +180,7 @@ class Writer:
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Connection],
         *,
         lock_retry: float,
         where: str,
@@ -170,6 +233,7 @@ class Writer:
             return
         connected.set()
         jobs = self._jobs
+        busy = conn.fence.busy
         try:
             carried: _Job | object | None = None
             while True:
@@ -178,7 +242,9 @@ class Writer:
                 if not isinstance(job, _Job):
                     return  # _STOP
                 if not job.batchable:
-                    self._one(conn, job)
+                    with busy:  # settled after: a woken caller finds the connection free
+                        settle = self._one(conn, job)
+                    settle()
                     continue
                 batch = [job]
                 while True:  # group commit: take every write already waiting
@@ -191,28 +257,34 @@ class Writer:
                     else:
                         carried = nxt
                         break
-                self._batch(conn, batch)
+                with busy:
+                    settle = self._batch(conn, batch)
+                settle()
         finally:
             conn.close()
 
     @staticmethod
-    def _one(conn: sqlite3.Connection, job: _Job) -> None:
+    def _one(conn: Connection, job: _Job) -> Callable[[], None]:
+        """Run ``job``; return what settles its future."""
         try:
             result = job.fn(conn, *job.args)
         except BaseException as exc:
-            job.resolve(error=exc)
-        else:
-            job.resolve(result)
+            error = exc
+            return lambda: job.resolve(error=error)
+        return lambda: job.resolve(result)
 
-    def _batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    def _batch(self, conn: Connection, batch: list[_Job]) -> Callable[[], None]:
         """Commit a batch in one transaction; with more than one job, each in its own savepoint,
-        so one refused or failing write does not take the others with it."""
+        so one refused or failing write does not take the others with it. Returns what settles
+        the jobs' futures."""
         alone = len(batch) == 1
+        fence = conn.fence
 
         def commit_all() -> list[BaseException | None]:
             outcomes: list[BaseException | None] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
+                fence.begin(conn)
                 for job in batch:
                     if not alone:
                         conn.execute("SAVEPOINT turn")
@@ -221,9 +293,11 @@ class Writer:
                     except sqlite3.OperationalError:
                         raise  # locked or I/O: the whole batch is retried or failed
                     except Exception as exc:
-                        conn.execute("ROLLBACK" if alone else "ROLLBACK TO turn")
                         if alone:
+                            fence.aborted()
+                            conn.execute("ROLLBACK")
                             return [exc]
+                        conn.execute("ROLLBACK TO turn")
                         outcomes.append(exc)
                     else:
                         outcomes.append(None)
@@ -231,16 +305,20 @@ class Writer:
                         conn.execute("RELEASE turn")
                 conn.execute("COMMIT")
             except BaseException:
+                fence.aborted()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            fence.committed()
             return outcomes
 
         try:
-            outcomes = retry(commit_all, self.lock_retry, self.where)
+            outcomes: list[BaseException | None] = retry(commit_all, self.lock_retry, self.where)
         except BaseException as exc:
-            for job in batch:
-                job.resolve(error=exc)
-            return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            job.resolve(error=outcome)
+            outcomes = [exc] * len(batch)
+
+        def settle() -> None:
+            for job, outcome in zip(batch, outcomes, strict=True):
+                job.resolve(error=outcome)
+
+        return settle

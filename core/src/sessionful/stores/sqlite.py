@@ -27,7 +27,7 @@ from sessionful.errors import (
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
 from sessionful.stores._codec import LOADED, RECORD, loaded, record
-from sessionful.stores._sqlite_writer import Writer, retry, transaction
+from sessionful.stores._sqlite_writer import Connection, Fence, Writer, retry, transaction
 from sessionful.stores.base import (
     SCHEMA_VERSION,
     Lease,
@@ -85,6 +85,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 """Schema version -> the statements that bring the previous version to it."""
 
 
+_APPEND = (
+    "UPDATE sessions SET turn_count = ?, message_count = message_count + ?, last_activity = ?, "
+    "response_time_sum = response_time_sum + ?{} "
+    "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?"
+)
+"""A turn's fenced update of the record: it changes the row only if the lease and the turn
+number hold (then the turn's messages are inserted, in the same transaction)."""
+_APPEND_SNAPSHOT = _APPEND.format(", snapshot = ?, snapshot_turn = ?")
+_APPEND = _APPEND.format("")
+_LOG = (
+    "INSERT INTO messages (key, turn, seq, role, content, name, metadata) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class SQLiteStore(SessionStore):
     """Sessions in one SQLite file.
 
@@ -117,6 +132,8 @@ class SQLiteStore(SessionStore):
         self.lock_retry = float(lock_retry)
         self._where = str(self.path)
         self._writer: Writer | None = None
+        self._conn: Connection | None = None
+        """The writer's connection; the event loop only asks its fence (see ``check``)."""
         self._reader: sqlite3.Connection | None = None
         self._opening: asyncio.Future[None] | None = None
 
@@ -149,12 +166,17 @@ class SQLiteStore(SessionStore):
 
     # -- the connection ------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Connection:
         """The writer's connection, on its thread: WAL, the durability asked for, migrated."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=Connection,
         )
+        conn.fence = Fence()
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             retry(lambda: conn.execute("PRAGMA journal_mode = WAL"), self.lock_retry, self._where)
@@ -164,6 +186,7 @@ class SQLiteStore(SessionStore):
         except BaseException:
             conn.close()
             raise
+        self._conn = conn
         return conn
 
     async def _call(self, fn: Callable[..., T], *args: Any, batchable: bool = False) -> T:
@@ -174,7 +197,7 @@ class SQLiteStore(SessionStore):
             assert writer is not None
         return await writer.call(fn, *args, batchable=batchable)
 
-    def _write(self, conn: sqlite3.Connection, body: Callable[[], T]) -> T:
+    def _write(self, conn: Connection, body: Callable[[], T]) -> T:
         """Run ``body`` in one immediate transaction, retried while the file is locked."""
         return transaction(conn, body, self.lock_retry, self._where)
 
@@ -205,12 +228,13 @@ class SQLiteStore(SessionStore):
         """Finish queued writes and close the connection."""
         writer, self._writer = self._writer, None
         reader, self._reader = self._reader, None
+        self._conn = None
         if reader is not None:
             reader.close()
         if writer is not None:
             await writer.stop()
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _migrate(self, conn: Connection) -> None:
         def body() -> None:
             conn.execute("CREATE TABLE IF NOT EXISTS sessionful_schema (version INTEGER NOT NULL)")
             row = conn.execute("SELECT max(version) FROM sessionful_schema").fetchone()
@@ -234,7 +258,7 @@ class SQLiteStore(SessionStore):
 
     def _claim(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         key: SessionKey,
         owner: str,
         template_id: str,
@@ -280,6 +304,7 @@ class SQLiteStore(SessionStore):
             return Lease(key, epoch, owner), row, messages
 
         lease, row, rows = self._write(conn, body)
+        conn.fence.known[text] = (lease.epoch, owner)
         if row is None:
             return lease, None
         return lease, loaded(key, (*row[:8], lease.epoch, owner, *row[10:]), rows)
@@ -287,11 +312,16 @@ class SQLiteStore(SessionStore):
     async def check(self, lease: Lease) -> None:
         """Raise ``LeaseLost`` if the session's epoch is no longer ``lease.epoch``.
 
-        Read on the caller's thread through a read-only connection: in WAL mode a reader never
-        waits for the writer, and a primary-key read takes microseconds, so the check neither
-        queues behind a commit in flight nor splits the next group commit."""
+        Answered on the caller's thread, never queued behind a commit in flight. When this store
+        wrote the lease last and no other connection has written the file since (the writer's
+        ``data_version`` is unchanged, see :class:`~sessionful.stores._sqlite_writer.Fence`),
+        no row is read. Otherwise the row is read through a read-only connection: in WAL mode a
+        reader never waits for the writer."""
         if self._writer is None:
             await self.open()
+        conn = self._conn
+        if conn is not None and conn.fence.current(conn, str(lease.key), lease.epoch, lease.owner):
+            return
         reader = self._reader
         if reader is None:
             reader = self._reader = self._connect_reader()
@@ -319,33 +349,24 @@ class SQLiteStore(SessionStore):
         await self._call(self._append, lease, turn, batchable=True)
 
     @staticmethod
-    def _append(conn: sqlite3.Connection, lease: Lease, turn: TurnWrite) -> None:
+    def _append(conn: Connection, lease: Lease, turn: TurnWrite) -> None:
         text = str(lease.key)
-        assignments = (
-            "turn_count = ?, message_count = message_count + ?, last_activity = ?, "
-            "response_time_sum = response_time_sum + ?"
-        )
-        values: list[Any] = [
-            turn.turn,
-            len(turn.messages),
-            turn.finished_at,
-            finite(turn.duration),
-        ]
+        values: tuple[Any, ...] = (turn.turn, len(turn.messages), turn.finished_at)
+        values += (finite(turn.duration),)
+        statement = _APPEND
         if turn.snapshot is not None:
-            assignments += ", snapshot = ?, snapshot_turn = ?"
-            values += [encode_snapshot(turn.snapshot), turn.turn]
-        cursor = conn.execute(
-            f"UPDATE sessions SET {assignments} "
-            "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?",
-            (*values, text, lease.epoch, lease.owner, turn.turn - 1),
-        )
-        if cursor.rowcount != 1:
+            statement = _APPEND_SNAPSHOT
+            values += (encode_snapshot(turn.snapshot), turn.turn)
+        values += (text, lease.epoch, lease.owner, turn.turn - 1)
+        fence = conn.fence
+        if conn.execute(statement, values).rowcount != 1:
+            fence.known.pop(text, None)
             raise LeaseLost(lease.key, lease.epoch)
         conn.executemany(
-            "INSERT INTO messages (key, turn, seq, role, content, name, metadata) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _LOG,
             [(text, turn.turn, seq, *encode_message(m)) for seq, m in enumerate(turn.messages)],
         )
+        fence.known[text] = (lease.epoch, lease.owner)
 
     async def save_snapshot(self, lease: Lease, turn: int, snapshot: Mapping[str, Any]) -> None:
         """Store the snapshot as of ``turn`` if the lease and turn count still hold."""
@@ -353,13 +374,14 @@ class SQLiteStore(SessionStore):
         await self._call(self._save_snapshot, lease, turn, encoded, batchable=True)
 
     @staticmethod
-    def _save_snapshot(conn: sqlite3.Connection, lease: Lease, turn: int, encoded: str) -> None:
+    def _save_snapshot(conn: Connection, lease: Lease, turn: int, encoded: str) -> None:
         cursor = conn.execute(
             "UPDATE sessions SET snapshot = ?, snapshot_turn = ? "
             "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?",
             (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn),
         )
         if cursor.rowcount != 1:
+            conn.fence.known.pop(str(lease.key), None)
             raise LeaseLost(lease.key, lease.epoch)
 
     async def get(self, key: SessionKey) -> SessionRecord | None:
@@ -420,10 +442,11 @@ class SQLiteStore(SessionStore):
         """Delete the session's record, log and snapshot; return what was deleted."""
         return await self._call(self._delete, key)
 
-    def _delete(self, conn: sqlite3.Connection, key: SessionKey) -> dict[str, int]:
+    def _delete(self, conn: Connection, key: SessionKey) -> dict[str, int]:
         text = str(key)
 
         def body() -> dict[str, int]:
+            conn.fence.known.pop(text, None)
             messages = conn.execute("DELETE FROM messages WHERE key = ?", (text,)).rowcount
             row = conn.execute(
                 "DELETE FROM sessions WHERE key = ? RETURNING snapshot IS NOT NULL", (text,)
@@ -440,7 +463,7 @@ class SQLiteStore(SessionStore):
         """Delete up to ``limit`` sessions idle since before ``before``, oldest first."""
         return await self._call(self._purge, before, limit)
 
-    def _purge(self, conn: sqlite3.Connection, before: float, limit: int) -> list[SessionKey]:
+    def _purge(self, conn: Connection, before: float, limit: int) -> list[SessionKey]:
         def body() -> list[str]:
             keys = [
                 row[0]
@@ -452,6 +475,8 @@ class SQLiteStore(SessionStore):
             ]
             conn.executemany("DELETE FROM messages WHERE key = ?", [(k,) for k in keys])
             conn.executemany("DELETE FROM sessions WHERE key = ?", [(k,) for k in keys])
+            for k in keys:
+                conn.fence.known.pop(k, None)
             return keys
 
         return [SessionKey.parse(k) for k in self._write(conn, body)]
