@@ -388,13 +388,13 @@ class CountedEntry(Entry[Any]):
         Entry.last_activity.__set__(self, value)  # type: ignore[attr-defined]
 
     @property  # type: ignore[override]
-    def created_at(self) -> float:
+    def born(self) -> float:
         CountedEntry.reads += 1
-        return float(Entry.created_at.__get__(self))  # type: ignore[attr-defined]
+        return float(Entry.born.__get__(self))  # type: ignore[attr-defined]
 
-    @created_at.setter
-    def created_at(self, value: float) -> None:
-        Entry.created_at.__set__(self, value)  # type: ignore[attr-defined]
+    @born.setter
+    def born(self, value: float) -> None:
+        Entry.born.__set__(self, value)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("max_lifetime", [None, 10_000.0])
@@ -436,7 +436,7 @@ class Timed:
         self._busy = busy
 
     @property
-    def created_at(self) -> float:
+    def born(self) -> float:
         Timed.looks += 1
         return self._created_at
 

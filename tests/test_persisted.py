@@ -15,9 +15,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,101 +32,22 @@ from sessionful import (
     SessionKey,
     SessionManager,
 )
-from sessionful.stores import MemoryStore, SessionStore, SQLiteStore
+from sessionful.stores import MemoryStore, SQLiteStore
 from sessionful_stub import StubAgent, StubFault
-from support import workers
+from support.backends import (
+    BOT,
+    DAY,
+    Backend,
+    Managers,
+    Say,
+    backend,
+    logged,
+    managers,
+    reply,
+    say,
+)
 
-check_log: Callable[[Sequence[ChatMessage]], list[str]] = workers.check_log
-
-BOT = "customer-service-bot"
-DAY = 86_400.0
-
-
-@dataclass
-class Backend:
-    name: str
-    new_store: Callable[[], SessionStore]
-    """Another store object on the same data (a second process's connection)."""
-    namespace: str
-    """Every session of a test lives in its own namespace."""
-    path: Path | None = None
-    """The SQLite file."""
-
-    def key(self, session: str = "s1") -> SessionKey:
-        return SessionKey(BOT, session, self.namespace)
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    namespace = f"p-{uuid.uuid4().hex[:8]}"
-    if request.param == "memory":
-        shared = MemoryStore()
-        yield Backend("memory", lambda: shared, namespace)
-    elif request.param == "sqlite":
-        path = tmp_path / "sessions.db"
-        yield Backend("sqlite", lambda: SQLiteStore(path), namespace, path)
-    else:
-        url = workers.postgres_url(request)
-        from sessionful.stores.postgres import PostgresStore
-
-        yield Backend("postgres", lambda: PostgresStore.from_url(url), namespace)
-        store = PostgresStore.from_url(url)
-        try:
-            await workers.drop_namespace(store, namespace)
-        finally:
-            await store.aclose()
-
-
-Managers = Callable[..., SessionManager]
-
-
-@pytest.fixture
-async def managers(make_manager: Managers, backend: Backend) -> AsyncIterator[Managers]:
-    """``managers(**overrides)``: a persisted-strategy manager on the stub, on a new store object
-    over the backend's data; all are closed at the end."""
-    made: list[SessionManager] = []
-
-    def new(**overrides: Any) -> SessionManager:
-        overrides.setdefault("strategy", "persisted")
-        overrides.setdefault("store", backend.new_store())
-        manager = make_manager(**overrides)
-        made.append(manager)
-        return manager
-
-    yield new
-    for manager in made:
-        await manager.aclose()
-
-
-@pytest.fixture
-def say(backend: Backend) -> Callable[..., Any]:
-    """``await say(manager, "text", "s1")``: one turn in the backend's namespace."""
-
-    async def run(manager: SessionManager, text: str, session: str = "s1") -> ExecutionResult:
-        return await manager.execute(
-            ExecuteAgentCommand(
-                agent_id=BOT,
-                session_id=session,
-                principal=backend.namespace,
-                messages=[ChatMessage.user(text)],
-            )
-        )
-
-    return run
-
-
-Say = Callable[..., Any]
-
-
-def reply(result: ExecutionResult) -> str:
-    return result.messages[-1].content
-
-
-async def logged(manager: SessionManager, key: SessionKey) -> list[str]:
-    """The user texts of ``key``'s log, checked for an unbroken ``echo #n`` sequence."""
-    assert manager.store is not None
-    return check_log(await manager.store.history(key))
-
+__all__ = ["backend", "managers", "say"]  # fixtures, imported to be found here
 
 # -- creation and restore -----------------------------------------------------------------------
 
@@ -214,16 +133,50 @@ async def test_capacity_eviction_and_idle_expiry_keep_every_conversation(
     assert await logged(manager, backend.key("b")) == [f"b{n}" for n in range(1, 7)]
 
 
-async def test_a_turn_cancelled_after_its_write_leaves_the_session_consistent(
+async def test_a_turn_cancelled_while_its_write_commits_is_acknowledged(
     managers: Managers, say: Say, backend: Backend
 ) -> None:
-    """The caller gives up (cancels) while the store commits the turn: the turn was not
-    acknowledged but is in the log; the instance is dropped, so the next turn restores and
-    counts it rather than forking from an instance that might be behind or ahead."""
+    """The caller gives up (cancels) while the store commits the turn: the write finishes, so
+    the turn is stored *and* acknowledged (stats, hooks), the instance stays, and no spurious
+    lease-lost unload happens; the caller still sees its cancellation."""
     manager = managers()
     await say(manager, "one")
     store = manager.store
     assert store is not None
+    writing = asyncio.Event()
+    original = store.append_turn
+
+    async def slow_commit(*args: Any) -> None:
+        writing.set()
+        await asyncio.sleep(0.2)  # the commit is under way when the caller cancels
+        await original(*args)
+
+    store.append_turn = slow_commit  # type: ignore[method-assign]
+    turn = asyncio.create_task(say(manager, "two"))
+    await asyncio.wait_for(writing.wait(), 10)
+    turn.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+    store.append_turn = original  # type: ignore[method-assign]
+    stats = manager.session_stats(backend.key())
+    assert stats is not None and stats.turn_count == 2  # acknowledged, instance kept
+    assert manager.stats().evicted == 0
+    result = await say(manager, "three")
+    assert (result.instance_event, reply(result)) == ("reused", "echo #3: three")
+    assert await logged(manager, backend.key()) == ["one", "two", "three"]
+
+
+async def test_a_cancelled_turn_whose_write_hangs_drops_the_instance(
+    managers: Managers, say: Say, backend: Backend
+) -> None:
+    """The store does not answer within the grace after a cancellation: whether the turn is
+    stored is unknown, so the instance is dropped (as evicted, not lease-lost) and the next turn
+    restores from what the store holds."""
+    manager = managers()
+    await say(manager, "one")
+    store = manager.store
+    assert store is not None
+    manager._persistence.cancel_grace = 0.05  # type: ignore[attr-defined]
     committed = asyncio.Event()
     original = store.append_turn
 

@@ -11,13 +11,14 @@ the only module besides the manager that touches a store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sessionful._registry import Entry
 from sessionful.content import Usage
-from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost
+from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost, SessionNotFound
 from sessionful.factory import AgentInstance, Framework, SupportsNativeState, SupportsSnapshot
 from sessionful.keys import SessionKey
 from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadReason
@@ -27,7 +28,15 @@ from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionS
 from sessionful.strategies import SessionStrategy
 from sessionful.templates import AgentTemplate
 
-__all__ = ["Claim", "InMemory", "Persistence", "Stored", "persistence_for"]
+__all__ = [
+    "Claim",
+    "InMemory",
+    "Persistence",
+    "Stored",
+    "Verdict",
+    "WriteUnknown",
+    "persistence_for",
+]
 
 logger = logging.getLogger("sessionful")
 
@@ -43,6 +52,11 @@ class Claim(NamedTuple):
     loaded: LoadedSession | None = None
 
 
+Verdict = Literal["ours", "lost", "gone"]
+"""Whether a live instance may go on: its session is still ``ours``, another process claimed it
+(``lost``), or it was ended or purged (``gone``)."""
+
+
 class Persistence:
     """The fixed points of a turn's path that persistence hooks into. This base keeps nothing:
     it is the collaborator of the strategies whose sessions live only in their instances."""
@@ -56,8 +70,11 @@ class Persistence:
     async def aclose(self) -> None:
         """Flush and release the store."""
 
-    async def claim(self, key: SessionKey, agent: AgentDefinition) -> Claim:
-        """Take ``key``'s session before its instance is created."""
+    async def claim(self, key: SessionKey, agent: AgentDefinition, *, create: bool) -> Claim:
+        """Take ``key``'s session before its instance is created. Raises ``SessionNotFound``
+        when it does not exist and ``create`` is false."""
+        if not create:
+            raise SessionNotFound(key)
         return Claim(agent)
 
     async def attach(self, entry: _E, claim: Claim) -> bool:
@@ -65,9 +82,10 @@ class Persistence:
         it was restored. Raises ``CorruptSessionData`` when the stored state does not restore."""
         return False
 
-    async def still_ours(self, entry: _E) -> bool:
-        """Whether ``entry`` may run a turn: no other process has claimed its session since."""
-        return True
+    async def still_ours(self, entry: _E) -> Verdict:
+        """Whether ``entry`` may run a turn: no other process has claimed its session since, and
+        it was not ended or purged."""
+        return "ours"
 
     async def append(
         self,
@@ -114,8 +132,20 @@ InMemory = Persistence
 """The collaborator of ``shared`` and ``per_session``: nothing is stored."""
 
 
+class WriteUnknown(Exception):
+    """A turn's write was cut by a cancellation and did not finish within the grace: whether it
+    is stored is unknown, so the instance cannot be trusted to match the store."""
+
+    def __init__(self, key: SessionKey) -> None:
+        self.key = key
+        super().__init__(f"the write of a cancelled turn on {key} did not finish in time")
+
+
 class Stored(Persistence):
     """Sessions kept in ``store``: claimed with a lease, restored, appended to, fenced."""
+
+    cancel_grace: float = 5.0
+    """Seconds a cancelled turn waits for its write to finish before giving up on it."""
 
     def __init__(
         self,
@@ -148,8 +178,10 @@ class Stored(Persistence):
             self._open = False
             await self._store.aclose()
 
-    async def claim(self, key: SessionKey, agent: AgentDefinition) -> Claim:
+    async def claim(self, key: SessionKey, agent: AgentDefinition, *, create: bool) -> Claim:
         await self.open()
+        if not create and await self._store.get(key) is None:
+            raise SessionNotFound(key)
         lease, loaded = await self._store.claim(
             key, self._node_id, agent.template_id, agent.template_version, self._wall()
         )
@@ -206,17 +238,22 @@ class Stored(Persistence):
         entry.pending = list(record.interrupts)
         entry.tokens_in = record.input_tokens
         entry.tokens_out = record.output_tokens
-        # The session's age, carried over from wall-clock time into the manager's clock.
+        # The session's age, carried over from wall-clock time into the manager's clock, for
+        # its stats; the instance itself is new (``born``), so max_lifetime counts from now.
         entry.created_at = entry.created_at - max(0.0, self._wall() - record.created_at)
         return True
 
-    async def still_ours(self, entry: _E) -> bool:
+    async def still_ours(self, entry: _E) -> Verdict:
         try:
             await self._store.check(_lease(entry))
         except LeaseLost:
+            # Off the hot path: tell a takeover from an end (or a purge) elsewhere.
+            if await self._store.get(entry.key) is None:
+                logger.info("session %s was ended elsewhere; dropping its instance", entry.key)
+                return "gone"
             logger.info("session %s was claimed elsewhere; reloading it", entry.key)
-            return False
-        return True
+            return "lost"
+        return "ours"
 
     async def append(
         self,
@@ -232,10 +269,22 @@ class Stored(Persistence):
         snapshot = None
         if every and turn % every == 0 and isinstance(instance, SupportsSnapshot):
             snapshot = await instance.snapshot()
-        await self._store.append_turn(
-            _lease(entry),
-            TurnWrite(turn, messages, self._wall(), duration, snapshot, interrupts, usage),
-        )
+        write = TurnWrite(turn, messages, self._wall(), duration, snapshot, interrupts, usage)
+        pending = asyncio.ensure_future(self._store.append_turn(_lease(entry), write))
+        try:
+            await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The caller went away mid-write. A half-known outcome is worse than a short wait:
+            # finish the write, so the turn is either stored and acknowledged (then cancelled)
+            # or not stored at all (its failure raised), never stored behind the manager's back.
+            # A store that does not answer within the grace leaves the outcome unknown:
+            # WriteUnknown, and the manager drops the instance (the next turn restores).
+            done, _ = await asyncio.wait([pending], timeout=self.cancel_grace)
+            if not done:
+                pending.cancel()
+                raise WriteUnknown(entry.key) from None
+            pending.result()
+            raise
 
     async def unload(self, entry: _E, reason: UnloadReason) -> None:
         """Compact a persisted session as it is unloaded, when turns are not each snapshotted:

@@ -31,6 +31,7 @@ class Entry(Generic[InstanceT]):
     """One live instance and what the manager knows of its session. Slotted: one per session."""
 
     __slots__ = (
+        "born",
         "busy",
         "closed",
         "created_at",
@@ -55,6 +56,9 @@ class Entry(Generic[InstanceT]):
         self.key = key
         self.instance = instance
         self.created_at = now
+        """When the session began (a restored one keeps its age), for its stats."""
+        self.born = now
+        """When this instance was made: ``max_lifetime`` counts from here."""
         self.last_activity = now
         self.busy = False
         self.waiters: deque[asyncio.Future[None]] | None = None

@@ -15,6 +15,7 @@ carries its context as attributes rather than only in the message::
     │   ├── SessionBusy                         a turn is in flight and the overlap policy rejects
     │   ├── CapacityExceeded                    max_active reached and every instance is mid-turn
     │   ├── AgentCreationFailed                 the adapter's create_agent raised (``__cause__``)
+    │   ├── SessionNotFound (LookupError)       no such session (ended, purged, never made)
     │   ├── InterruptPending                    the session waits for answers (.interrupts)
     │   ├── InvalidResume (ValueError)          resume names no pending interrupt (.unknown)
     │   ├── LeaseLost                           another process claimed the session (.epoch)
@@ -44,6 +45,7 @@ __all__ = [
     "SchemaTooNew",
     "SessionBusy",
     "SessionError",
+    "SessionNotFound",
     "StoreError",
     "StoreUnavailable",
     "UnknownAgent",
@@ -128,6 +130,19 @@ class SessionError(SessionfulError, RuntimeError):
     def __init__(self, key: Any, message: str) -> None:
         self.key = key
         super().__init__(message)
+
+
+class SessionNotFound(SessionError, LookupError):
+    """No such session: it was never created, or it was ended or purged (on any process, for
+    the ``persisted`` strategy, whose store is the truth of which sessions exist)."""
+
+    def __init__(self, key: Any) -> None:
+        self.agent_id: str = getattr(key, "agent_id", "")
+        self.session_id: str | None = getattr(key, "session_id", None)
+        super().__init__(key, f"no session {key}")
+
+    def __str__(self) -> str:  # LookupError's str() would quote the message again
+        return str(self.args[0])
 
 
 class SessionBusy(SessionError):

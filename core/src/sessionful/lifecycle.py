@@ -112,7 +112,7 @@ class Timed(Protocol):
     """What the index needs of an entry."""
 
     @property
-    def created_at(self) -> float: ...
+    def born(self) -> float: ...
     @property
     def last_activity(self) -> float: ...
     @property
@@ -182,7 +182,7 @@ class ExpiryIndex(Generic[E]):
             orders.append((self._by_birth, now - self.max_lifetime, "lifetime", True))
         for order, cutoff, reason, by_birth in orders:
             for key, entry in order.items():
-                if (entry.created_at if by_birth else entry.last_activity) > cutoff:
+                if (entry.born if by_birth else entry.last_activity) > cutoff:
                     break
                 if entry.busy:
                     busy.add(key)

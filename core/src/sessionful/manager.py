@@ -9,14 +9,14 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sessionful._persistence import Claim, Persistence, persistence_for
+from sessionful._persistence import Claim, Persistence, WriteUnknown, persistence_for
 from sessionful._plugins import Plugins
 from sessionful._registry import Entry, Registry
 from sessionful._turns import stream_turn, turn_request, turn_usage
@@ -248,8 +248,11 @@ class SessionManager:
 
     # -- turns --------------------------------------------------------------------------------
 
-    async def execute(self, command: ExecuteAgentCommand) -> ExecutionResult:
-        """Run one turn on the session's instance, creating it on first use.
+    async def execute(
+        self, command: ExecuteAgentCommand, *, create: bool = True
+    ) -> ExecutionResult:
+        """Run one turn on the session's instance, creating it on first use (``create=False``:
+        only on a session that exists, as a service does once sessions are made explicitly).
 
         A turn either completes or stops with interrupts (``result.status == "interrupted"``,
         ``result.interrupts``); the session's next turn answers them with ``resume``.
@@ -262,10 +265,12 @@ class SessionManager:
             AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
             InterruptPending: the session waits for answers and the command has no ``resume``.
             InvalidResume: ``resume`` names interrupts that are not pending.
+            SessionNotFound: ``create=False`` and the session does not exist (never made, or
+                ended or purged anywhere).
             Whatever the instance's ``ainvoke`` raises; the instance stays live.
         """
         agent, key = self._target(command.agent_id, command.session_id, command.principal)
-        entry, event = await self._acquire(key, agent)
+        entry, event = await self._acquire(key, agent, create)
         try:
             request = turn_request(key, command, entry.pending)
             started = self._clock()
@@ -281,7 +286,7 @@ class SessionManager:
         return result
 
     async def stream(
-        self, command: ExecuteAgentCommand
+        self, command: ExecuteAgentCommand, *, create: bool = True
     ) -> AsyncIterator[ChatMessage | StreamEvent | ExecutionResult]:
         """Run one turn like :meth:`execute`, yielding its output as it comes, and last the
         turn's :class:`ExecutionResult` (the whole messages, status, interrupts, usage, stats,
@@ -296,7 +301,7 @@ class SessionManager:
         ``async with contextlib.aclosing(manager.stream(cmd)) as items: ...``.
         """
         agent, key = self._target(command.agent_id, command.session_id, command.principal)
-        entry, event = await self._acquire(key, agent)
+        entry, event = await self._acquire(key, agent, create)
         try:
             request = turn_request(key, command, entry.pending)
             started = self._clock()
@@ -331,16 +336,25 @@ class SessionManager:
         finished = self._clock()
         received, produced, interrupts = command.messages, output.messages, output.interrupts
         usage = turn_usage(output)
+        cancelled = False
         try:
             await self._persistence.append(
                 entry, [*received, *produced], finished - started, interrupts, usage
             )
-        except BaseException:
+        except asyncio.CancelledError:
+            # The caller went away while the write committed (append finishes its write before
+            # it lets a cancellation through): the turn is stored, so it is acknowledged here
+            # too, in the stats and the hooks, and the instance stays; then the caller stops.
+            cancelled = True
+        except BaseException as exc:
             # The instance is ahead of the store now, so it goes (the next turn restores).
             self._counts["failed"] += 1
             if not entry.closed:
                 self._detach(entry.key, entry)
-                await self._destroy(entry, "lease-lost")
+                unknown = isinstance(exc, WriteUnknown)
+                await self._destroy(entry, "evicted" if unknown else "lease-lost")
+            if isinstance(exc, WriteUnknown):
+                raise asyncio.CancelledError from exc
             raise
         entry.record_turn(started, finished, len(received) + len(produced))
         entry.pending = interrupts
@@ -358,6 +372,9 @@ class SessionManager:
             interrupts=interrupts,
             usage=usage,
         )
+        if cancelled:
+            self._announce(result, finished - started)
+            raise asyncio.CancelledError
         return result, finished - started
 
     def _announce(self, result: ExecutionResult, duration: float) -> None:
@@ -388,14 +405,17 @@ class SessionManager:
             raise UnknownAgent(agent_id, self._agents)
         return agent, self.strategy.context_key(agent_id, session_id, namespace)
 
-    async def _acquire(self, key: SessionKey, agent: AgentDefinition) -> tuple[_E, InstanceEvent]:
-        """The live entry for ``key``, its turn gate held, and how it was found."""
+    async def _acquire(
+        self, key: SessionKey, agent: AgentDefinition, create: bool = True
+    ) -> tuple[_E, InstanceEvent]:
+        """The live entry for ``key``, its turn gate held, and how it was found. Raises
+        ``SessionNotFound`` when ``create`` is false and the session does not exist."""
         while True:
             entry = self._registry.index.get(key)
             created = False
             if entry is None:
                 entry, created = await self._registry.get_or_create(
-                    key, lambda: self._create(key, agent)
+                    key, lambda: self._create(key, agent, create)
                 )
             if not entry.try_enter():
                 await entry.enter(reject=self._reject)
@@ -410,10 +430,14 @@ class SessionManager:
                 entry.leave()
                 await self._destroy(entry, expired)
                 continue
-            if not await self._persistence.still_ours(entry):
+            verdict = await self._persistence.still_ours(entry)
+            if verdict != "ours":
                 self._detach(key, entry)
                 entry.leave()
-                await self._destroy(entry, "lease-lost")
+                # Ended or purged elsewhere: the instance goes as ended and never continues the
+                # old context; the next round starts a fresh session (or, without ``create``,
+                # finds none). Claimed elsewhere: it goes, and the next round restores.
+                await self._destroy(entry, "ended" if verdict == "gone" else "lease-lost")
                 continue
             self._counts["reused"] += 1
             if self._on_reused.active:
@@ -428,13 +452,13 @@ class SessionManager:
         now = self._clock()
         if policy.idle_timeout is not None and now - entry.last_activity >= policy.idle_timeout:
             return "idle"
-        if policy.max_lifetime is not None and now - entry.created_at >= policy.max_lifetime:
+        if policy.max_lifetime is not None and now - entry.born >= policy.max_lifetime:
             return "lifetime"
         return None
 
-    async def _create(self, key: SessionKey, agent: AgentDefinition) -> _E:
+    async def _create(self, key: SessionKey, agent: AgentDefinition, create: bool) -> _E:
         await self._make_room(key)
-        claim: Claim = await self._persistence.claim(key, agent)
+        claim: Claim = await self._persistence.claim(key, agent, create=create)
         agent = claim.agent
         template = None
         if self._templates is not None:
@@ -507,8 +531,17 @@ class SessionManager:
             self._on_evicted(key=entry.key, reason=reason, stats=entry.stats())
         return error
 
-    async def _unload(self, key: SessionKey, reason: UnloadReason) -> bool:
-        """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it."""
+    async def _unload(
+        self,
+        key: SessionKey,
+        reason: UnloadReason,
+        holding: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Wait for ``key``'s turn in flight (and a creation in flight), then destroy it.
+
+        ``holding`` runs while the session's gate is still held, before queued turns go on: an
+        end deletes the stored session there, so a turn queued behind it finds no session
+        rather than reviving it."""
         await self._registry.wait_created(key)
         entry = self._registry.index.get(key)
         if entry is None:
@@ -518,6 +551,8 @@ class SessionManager:
             if entry.closed:
                 return False
             self._detach(key, entry)
+            if holding is not None:
+                await holding()
         finally:
             entry.leave()  # queued turns see `closed` and start a fresh instance
         await self._destroy(entry, reason)
@@ -535,8 +570,15 @@ class SessionManager:
         key = self.strategy.context_key(agent_id, session_id, namespace)
         if session_id is not None and key.session_id is None:
             return EndReport(key=key, unloaded=False)
-        unloaded = await self._unload(key, "ended")
-        deleted = await self._persistence.delete(key)
+        deleted: dict[str, int] = {}
+
+        async def delete() -> None:
+            nonlocal deleted
+            deleted = await self._persistence.delete(key)
+
+        unloaded = await self._unload(key, "ended", delete)
+        if not unloaded:
+            await delete()
         if any(deleted.values()) and not unloaded:
             self._counts["ended"] += 1
         report = EndReport(key=key, unloaded=unloaded, deleted=deleted)
@@ -556,11 +598,15 @@ class SessionManager:
         return key, event
 
     async def session_exists(self, key: SessionKey | str) -> bool:
-        """Whether ``key`` names a live instance or (``persisted``) a stored session."""
+        """Whether ``key`` names a session: for ``persisted`` a stored one (the store is the
+        truth, so a session ended or purged on any process does not exist here either, live
+        instance or not); otherwise a live instance."""
         key = _as_key(key)
-        if self._registry.index.get(key) is not None or self._registry.is_creating(key):
+        if self._registry.is_creating(key):
             return True
-        return await self._persistence.record(key) is not None
+        if self._persistence.store is not None:
+            return await self._persistence.record(key) is not None
+        return self._registry.index.get(key) is not None
 
     async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
         """The session's messages, oldest first (``persisted``: from the store's log; other
