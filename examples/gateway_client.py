@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(data["content"], end="", flush=True)
                     elif event == "done":
                         print(f"\n           (done: {data['stats']['turn_count']} turns)")
-                    else:
+                    elif event == "error":
                         print(f"\n           error: {data['error']['message']}")
+                    # `stream_event` (an agent's typed events) and `interrupt`: not shown here
                     event = "message"
 
         shown = client.get(f"/v1/agents/{args.agent}/sessions/{session_id}").json()

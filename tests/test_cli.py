@@ -222,8 +222,63 @@ def test_a_missing_file_and_a_wrong_variable(tmp_path: Path) -> None:
     wrong = invoke("config", SESSIONFUL_LIFECYCLE__IDLE_TIMEOUT="-1")
     assert wrong.exit_code == 2
     assert one_red_line(wrong.stderr) == (
-        "error: environment: lifecycle.idle_timeout: Input should be greater than 0"
+        "error: environment: SESSIONFUL_LIFECYCLE__IDLE_TIMEOUT (lifecycle.idle_timeout): "
+        "Input should be greater than 0"
     )
+
+
+def test_a_wrong_variable_is_not_blamed_on_the_file(tmp_path: Path) -> None:
+    (tmp_path / "sessionful.toml").write_text("[server]\ngraceful_timeout = 5\n")
+    result = invoke("config", SESSIONFUL_SERVER__GRACEFUL_TIMEOUT="soon")
+    assert result.exit_code == 2
+    line = one_red_line(result.stderr)
+    assert line.startswith("error: environment: SESSIONFUL_SERVER__GRACEFUL_TIMEOUT"), line
+    assert "sessionful.toml" not in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "SESSIONFUL_SERVER__GRACEFUL_TIMEOUT",
+            "inf",
+            "error: environment: SESSIONFUL_SERVER__GRACEFUL_TIMEOUT (server.graceful_timeout): "
+            "Input should be a finite number",
+        ),
+        (
+            "SESSIONFUL_AUTH__API_KEYS",
+            "{not json",
+            "error: environment: SESSIONFUL_AUTH__API_KEYS: not valid JSON",
+        ),
+        (
+            "SESSIONFUL_AUTH__API_KEYS",
+            '{"short": "alice"}',
+            "error: environment: SESSIONFUL_AUTH__API_KEYS (auth.api_keys): Value error, every "
+            "API key must be at least 16 characters long",
+        ),
+    ],
+)
+def test_a_bad_variable_is_one_clean_line(variable: str, value: str, expected: str) -> None:
+    for command in (["config"], ["serve"]):
+        result = invoke(*command, **{variable: value})
+        assert result.exit_code == 2
+        assert one_red_line(result.stderr).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SESSIONFUL_STRATEGY", "nope", "error: unknown strategy 'nope'"),
+        ("SESSIONFUL_STORE", "redis://x", "error: unknown store scheme 'redis'"),
+    ],
+)
+def test_config_exits_2_on_an_unknown_strategy_or_store(
+    variable: str, value: str, expected: str
+) -> None:
+    result = invoke("config", **{variable: value})
+    assert result.exit_code == 2
+    assert one_red_line(result.stderr).startswith(expected)
+    assert not result.stdout
 
 
 def test_environment_overrides_the_file(config: Path) -> None:
@@ -343,6 +398,91 @@ def test_chat_reports_a_failing_turn_goes_on_and_exits_1(config: Path) -> None:
     assert result.exit_code == 1
     assert "echo #1: hi" in result.stdout and "echo #2: again" in result.stdout
     assert one_red_line(result.stderr).startswith("error: the turn failed: StubFault(")
+
+
+def test_chat_after_a_failed_first_turn_saves_nothing(config: Path, db: Path) -> None:
+    result = invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s1", input="!fail\n")
+    assert result.exit_code == 1
+    assert "saved;" not in result.stdout
+    assert "session s1 not saved: no turn completed" in result.stdout
+    assert stored(db) == []
+    # A session that had turns is saved even when the latest one failed.
+    invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s2", input="hi\n")
+    again = invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s2", input="!fail\n")
+    assert "session s2 saved; continue with" in again.stdout
+    assert stored(db) == ["echo-bot#s2"]
+
+
+def test_chat_shows_the_question_and_sends_the_answer_as_the_resume(config: Path, db: Path) -> None:
+    result = invoke(
+        "-c", str(config), "chat", "-a", "echo-bot", "-s", "s1", input="ask: refund $20?\nyes\n"
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        "session s1: new",
+        "you: ask: refund $20?",
+        "agent asks: refund $20?",
+        "answer: yes",
+        "agent: answered: yes",
+    ], result.stdout
+
+
+def test_an_interrupt_waits_across_runs_and_sessions_show_lists_it(config: Path, db: Path) -> None:
+    first = invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s1", input="ask: ok?\n")
+    assert first.exit_code == 0, first.output
+    shown = invoke("-c", str(config), "sessions", "show", "echo-bot", "s1")
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"tokens +2 in, 0 out *\n", shown.stdout), shown.stdout
+    assert re.search(r"interrupts +1 pending *\n", shown.stdout), shown.stdout
+    assert re.search(r"\n  ask-1: ok\?\n", shown.stdout), shown.stdout
+    second = invoke("-c", str(config), "chat", "-a", "echo-bot", "-s", "s1", input="sure\n")
+    assert second.exit_code == 0, second.output
+    assert "agent asks: ok?" in second.stdout and "agent: answered: sure" in second.stdout
+    shown = invoke("-c", str(config), "sessions", "show", "echo-bot", "s1")
+    assert re.search(r"interrupts +none *\n", shown.stdout), shown.stdout
+    assert re.search(r"tokens +3 in, 2 out *\n", shown.stdout), shown.stdout
+
+
+def test_chat_leaves_at_the_first_ctrl_c_at_the_prompt(tmp_path: Path, config: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN), "-c", str(config), "chat", "-a", "echo-bot", "-s", "s1"],
+        cwd=tmp_path,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    os.close(follower)
+    try:
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"you>" not in seen:  # the prompt goes to stdout, a pipe: wait for the note
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+            seen = b"you>" if _prompting(process) else b""
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "session s1" in out.decode()
+    assert "Traceback" not in err.decode()
+
+
+def _prompting(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the chat process waits at its prompt (blocked reading its terminal)."""
+    try:
+        wchan = Path(f"/proc/{process.pid}/wchan").read_text()
+        stat = Path(f"/proc/{process.pid}/stat").read_text().split()
+    except OSError:
+        return False
+    return stat[2] == "S" and ("tty" in wchan or "wait_woken" in wchan or "n_tty" in wchan)
 
 
 def test_chat_with_an_unknown_agent(config: Path) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sessionful import hookimpl
+from sessionful import (
+    AgentCreateRequest,
+    AgentInstance,
+    ChatMessage,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
+    Usage,
+    hookimpl,
+)
 from support import load_file
 from support import server as servers
 
@@ -121,8 +130,27 @@ def test_openapi_documents_every_endpoint_and_its_errors(main: Any) -> None:
     session = "/v1/agents/{agent_id}/sessions/{session_id}"
     expected = {
         ("/v1/agents/{agent_id}/sessions", "post"): {"201", "401", "404", "413", "422", "429"},
-        (f"{session}/messages", "post"): {"200", "401", "404", "409", "413", "422", "504"},
-        (f"{session}/messages/stream", "post"): {"200", "401", "404", "409", "413", "504"},
+        (f"{session}/messages", "post"): {
+            "200",
+            "401",
+            "404",
+            "409",
+            "413",
+            "422",
+            "500",
+            "503",
+            "504",
+        },
+        (f"{session}/messages/stream", "post"): {
+            "200",
+            "401",
+            "404",
+            "409",
+            "413",
+            "500",
+            "503",
+            "504",
+        },
         ("/v1/sessions", "get"): {"200", "401", "422"},
         (session, "get"): {"200", "401", "404", "422"},
         (session, "delete"): {"200", "401", "404", "422"},
@@ -261,6 +289,9 @@ def test_list_pages_through_the_callers_sessions_only(main: Any) -> None:
         "last_activity",
         "turn_count",
         "message_count",
+        "input_tokens",
+        "output_tokens",
+        "pending_interrupts",
     }
 
 
@@ -605,7 +636,7 @@ def test_metrics_count_what_happened(main: Any, alice: httpx.Client) -> None:
     } <= families
 
 
-def anonymous_text(server: Any) -> str:
+def anonymous_text(server: servers.Server) -> str:
     with server.client() as client:
         return client.get("/metrics").text
 
@@ -748,7 +779,7 @@ def test_the_gateway_client_example_runs_against_the_server(main: Any) -> None:
         "(done: 3 turns)",
         "history: 8 messages, loaded=True",
         "listed: yes",
-        "ended: deleted {'sessions': 1, 'messages': 8, 'snapshots': 0}",
+        "ended: deleted {'sessions': 1, 'messages': 8, ",  # and the snapshots LangGraph kept
         "afterwards: 404 session_not_found",
     ]
     at = 0
@@ -774,27 +805,36 @@ def test_the_configuration_reference_is_generated_from_the_settings() -> None:
 
 
 class _Dribbler:
+    """Streams ``first `` then, after a pause, ``second`` (or fails, or stalls, by mode)."""
+
     def __init__(self, mode: str) -> None:
         self.mode = mode
 
-    async def ainvoke(self, messages: Any) -> list[Any]:
-        raise NotImplementedError
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        output = None
+        async for item in self.astream(request):
+            if isinstance(item, TurnOutput):
+                output = item
+        assert output is not None
+        return output
 
-    async def astream(self, messages: Any) -> Any:
-        from sessionful import ChatMessage
-
+    async def astream(self, request: TurnRequest) -> AsyncIterator[ChatMessage | TurnOutput]:
         yield ChatMessage.assistant("first ", metadata={"index": 0})
         if self.mode == "fail":
             raise RuntimeError("the model went away")
         await asyncio.sleep(0.3 if self.mode == "slow" else 5)
         yield ChatMessage.assistant("second", metadata={"index": 0})
+        yield TurnOutput(
+            messages=[ChatMessage.assistant("first second")],
+            usage=Usage(input_tokens=1, output_tokens=2),
+        )
 
 
 class _DribbleFactory:
-    async def create_agent(self, request: Any) -> _Dribbler:
+    async def create_agent(self, request: AgentCreateRequest) -> _Dribbler:
         return _Dribbler(request.configuration.get("mode", "fail"))
 
-    async def destroy_agent(self, instance: Any) -> None:
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
         pass
 
 
@@ -861,9 +901,12 @@ async def _stream_events(agent: str) -> tuple[int, list[tuple[str, Any]]]:
 async def test_a_stream_that_fails_midway_ends_with_an_error_event(agent: str, code: str) -> None:
     status, received = await _stream_events(agent)
     assert status == 200  # the first chunk was sent before the failure
-    assert received[0] == (
-        "message",
-        {"role": "assistant", "content": "first ", "name": None, "metadata": {"index": 0}},
+    event, chunk = received[0]
+    assert event == "message"
+    assert (chunk["role"], chunk["content"], chunk["metadata"]) == (
+        "assistant",
+        "first ",
+        {"index": 0},
     )
     event, data = received[-1]
     assert event == "error"

@@ -16,9 +16,12 @@ from sessionful import __version__
 from sessionful._plugins import Plugins
 from sessionful.cli._context import config_file, settings_from
 from sessionful.cli._output import handled, note, out, show
+from sessionful.errors import UnknownStore
+from sessionful.service.app import strategy_persists
 from sessionful.service.config import Settings
+from sessionful.stores import store_from_url
 
-__all__ = ["config", "mask_url", "masked", "plugin_rows", "plugins"]
+__all__ = ["check", "config", "mask_url", "masked", "plugin_rows", "plugins"]
 
 _HOOKS = (
     ("register_frameworks", "framework"),
@@ -83,8 +86,10 @@ _SECRET = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECA
 @handled
 def config(ctx: typer.Context) -> None:
     """Print the effective configuration as JSON (file, defaults and environment merged), with
-    API keys and other secrets masked; exit 2 if it is wrong."""
+    API keys and other secrets masked; exit 2 if it is wrong (including an unknown strategy or
+    store scheme)."""
     settings = settings_from(ctx)
+    check(settings)
     source = config_file(ctx)
     prefix = "SESSIONFUL_"
     overrides = sorted(
@@ -98,6 +103,20 @@ def config(ctx: typer.Context) -> None:
         + (f"; overridden by {', '.join(overrides)}" if overrides else "")
     )
     out.print_json(json.dumps(masked(settings)), highlight=out.is_terminal)
+
+
+def check(settings: Settings) -> None:
+    """Check what the settings name but do not validate themselves: the strategy is installed,
+    and the store URL's scheme is a registered store's (built, not opened, when the strategy
+    persists). Raises ``UnknownStrategy``, ``UnknownStore`` or ``ConfigurationError``."""
+    found = Plugins()
+    persists = strategy_persists(settings.strategy)
+    stores = found.get_stores()
+    scheme = settings.store.split(":", 1)[0] if ":" in settings.store else ""
+    if scheme not in stores:
+        raise UnknownStore(scheme or settings.store, stores)
+    if persists:
+        store_from_url(settings.store, stores)
 
 
 def masked(settings: Settings) -> dict[str, Any]:

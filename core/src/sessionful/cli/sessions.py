@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import shlex
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -207,11 +208,19 @@ def sessions_show(
         ("turns", str(record.turn_count)),
         ("messages", str(record.message_count)),
         ("mean response", "-" if mean is None else f"{mean * 1000:.1f} ms"),
+        ("tokens", f"{record.input_tokens} in, {record.output_tokens} out"),
+        ("interrupts", f"{len(record.interrupts)} pending" if record.interrupts else "none"),
         ("lease", f"epoch {record.epoch}, {record.owner or 'no owner'}"),
     ]
     for name, value in rows:
         table.add_row(name, value)
     show(table)
+    if record.interrupts:
+        say("\npending interrupts (answer with sessionful chat):", "bold")
+        for interrupt in record.interrupts:
+            value = interrupt.value
+            asked = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            say(f"  {interrupt.id}: {asked}")
     shown = f"latest {len(history)}" if last is not None else str(len(history))
     say(f"\nhistory ({shown} of {record.message_count} messages):", "bold")
     for message in history:

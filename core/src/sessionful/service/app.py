@@ -4,22 +4,36 @@
 :class:`~sessionful.SessionManager` per framework and answers in a principal's name. The
 principal is the session key's namespace, so one principal's session ids never meet another's:
 asking for another principal's session is exactly like asking for one that does not exist
-(:class:`SessionNotFound`).
+(:class:`~sessionful.errors.SessionNotFound`).
+
+Sessions are created explicitly (:meth:`AgentService.create_session`); a turn, a look or an end
+on a session that does not exist (never made, or ended or purged on any process: for a
+persisting strategy the store is the truth) raises ``SessionNotFound``, never starts a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from sessionful._plugins import Plugins
-from sessionful.errors import ConfigurationError, SessionError, UnknownAgent, UnknownStrategy
+from sessionful.content import TextBlock
+from sessionful.errors import (
+    ConfigurationError,
+    CorruptSessionData,
+    SessionError,
+    SessionNotFound,
+    UnknownAgent,
+    UnknownStrategy,
+)
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import CleanupReport
 from sessionful.manager import EndReport, SessionManager
@@ -27,6 +41,7 @@ from sessionful.models import (
     ChatMessage,
     ExecuteAgentCommand,
     ExecutionResult,
+    Interrupt,
     ManagerStats,
     SessionStats,
 )
@@ -37,7 +52,6 @@ from sessionful.stores.base import SessionRecord
 __all__ = [
     "AgentService",
     "LimitExceeded",
-    "SessionNotFound",
     "SessionPage",
     "SessionView",
     "new_session_id",
@@ -45,18 +59,42 @@ __all__ = [
 ]
 
 
+_COUNT_PAGE = 100
+"""Records read per page when counting a principal's sessions on a store that cannot count."""
+
+
+def message_chars(message: ChatMessage) -> int:
+    """A message's size as ``max_message_chars`` counts it: its text's characters, plus the
+    JSON characters of its other content blocks (images, files...)."""
+    content = message.content
+    if isinstance(content, str):
+        return len(content)
+    return sum(
+        len(block.text)
+        if isinstance(block, TextBlock)
+        else json_chars(block.model_dump(mode="json"))
+        for block in content
+    )
+
+
+def json_chars(value: Any) -> int:
+    """How many characters ``value`` takes as compact JSON."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
 def new_session_id() -> str:
     """A fresh session id: 192 random bits, URL-safe (32 characters)."""
     return secrets.token_urlsafe(24)
 
 
-class SessionNotFound(SessionError, LookupError):
-    """No such session for this principal (which includes: it is another principal's)."""
+class _Ids(NamedTuple):
+    """What names a session that no key can name (its ids are invalid), for ``SessionNotFound``."""
 
-    def __init__(self, agent_id: str, session_id: str) -> None:
-        super().__init__(None, f"no session {session_id!r} of agent {agent_id!r}")
-        self.agent_id = agent_id
-        self.session_id = session_id
+    agent_id: str
+    session_id: str
+
+    def __str__(self) -> str:
+        return f"{self.session_id!r} of agent {self.agent_id!r}"
 
 
 class LimitExceeded(SessionError):
@@ -81,6 +119,24 @@ class SessionView(BaseModel):
     record: SessionRecord | None
     """What the store holds (``persisted``)."""
     history: list[ChatMessage]
+
+    @property
+    def interrupts(self) -> list[Interrupt]:
+        """Interrupts waiting for an answer: the next turn must resume them (the live
+        instance's when loaded, else the store's)."""
+        if self.stats is not None:
+            return list(self.stats.interrupts)
+        return list(self.record.interrupts) if self.record is not None else []
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """``(input, output)`` tokens over the session's turns that reported usage (the live
+        instance's totals when loaded, else the store's)."""
+        if self.stats is not None:
+            return self.stats.input_tokens, self.stats.output_tokens
+        if self.record is not None:
+            return self.record.input_tokens, self.record.output_tokens
+        return 0, 0
 
 
 class SessionPage(BaseModel):
@@ -122,9 +178,11 @@ class AgentService:
                 agents=[a.definition() for a in settings.agents if a.framework == framework],
             )
         self._stack: AsyncExitStack | None = None
-        # Count-then-create must not interleave, or concurrent creates overshoot the limit.
-        # (Within this process; several processes can still overshoot by their number.)
-        self._creating = asyncio.Lock()
+        # A principal's count-then-create must not interleave, or its concurrent creates
+        # overshoot its limit; other principals' creates go on meanwhile. (Within this process;
+        # several processes can still overshoot by their number.) Principals come from the
+        # configured API keys, so this dict stays small.
+        self._creating: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> AgentService:
         stack = AsyncExitStack()
@@ -167,7 +225,8 @@ class AgentService:
         """A new session with a server-generated id, its instance made ready."""
         manager = self.manager_for(agent_id)
         limit = self.settings.limits.max_sessions_per_principal
-        async with self._creating:
+        lock = self._creating.setdefault(principal, asyncio.Lock())
+        async with lock:
             if await self._count(principal, limit) >= limit:
                 raise LimitExceeded(
                     "max_sessions_per_principal",
@@ -183,7 +242,7 @@ class AgentService:
         (also for another principal's session: the two are indistinguishable)."""
         manager = self.manager_for(agent_id)
         if not await manager.session_exists(self._key(manager, principal, agent_id, session_id)):
-            raise SessionNotFound(agent_id, session_id)
+            raise SessionNotFound(self._key(manager, principal, agent_id, session_id))
         return manager
 
     @staticmethod
@@ -191,10 +250,16 @@ class AgentService:
         try:
             return manager.key_for(agent_id, session_id, principal)
         except ConfigurationError:  # ids that cannot name a session name none of this principal
-            raise SessionNotFound(agent_id, session_id) from None
+            raise SessionNotFound(_Ids(agent_id, session_id)) from None
 
     def _command(
-        self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        messages: Sequence[ChatMessage],
+        context: Mapping[str, Any] | None,
+        resume: Mapping[str, Any] | None,
     ) -> ExecuteAgentCommand:
         limits = self.settings.limits
         if len(messages) > limits.max_messages_per_request:
@@ -203,33 +268,71 @@ class AgentService:
                 f"{len(messages)} messages; at most {limits.max_messages_per_request} per request",
             )
         for message in messages:
-            if len(message.content) > limits.max_message_chars:
+            size = message_chars(message)
+            if size > limits.max_message_chars:
                 raise LimitExceeded(
                     "max_message_chars",
-                    f"a message of {len(message.content)} characters; "
-                    f"at most {limits.max_message_chars}",
+                    f"a message of {size} characters; at most {limits.max_message_chars}",
+                )
+        for name, value in (("context", context), ("resume", resume)):
+            size = json_chars(value) if value else 0
+            if size > limits.max_context_chars:
+                raise LimitExceeded(
+                    "max_context_chars",
+                    f"the turn's {name} is {size} characters of JSON; "
+                    f"at most {limits.max_context_chars}",
                 )
         return ExecuteAgentCommand(
-            agent_id=agent_id, session_id=session_id, messages=list(messages), principal=principal
+            agent_id=agent_id,
+            session_id=session_id,
+            messages=list(messages),
+            principal=principal,
+            context=dict(context or {}),
+            resume=dict(resume) if resume else None,
         )
 
     async def execute(
-        self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        messages: Sequence[ChatMessage] = (),
+        *,
+        context: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> ExecutionResult:
         """Run one turn on an existing session of this principal, within ``turn_timeout``
-        (``TurnTimeout``)."""
-        command = self._command(principal, agent_id, session_id, messages)
-        manager = await self.require_session(principal, agent_id, session_id)
-        return await execute_turn(manager, command, self.settings.limits.turn_timeout)
+        (``TurnTimeout``): new ``messages``, per-turn ``context`` (for the agent, never stored),
+        and ``resume`` answers to the session's pending interrupts.
+
+        Raises:
+            SessionNotFound: no such session of this principal (never made, ended, purged).
+            LimitExceeded: over a ``[limits]`` size.
+            InterruptPending: the session waits for answers and the turn has no ``resume``.
+            InvalidResume: ``resume`` names interrupts that are not pending.
+        """
+        manager = self.manager_for(agent_id)
+        command = self._command(principal, agent_id, session_id, messages, context, resume)
+        self._key(manager, principal, agent_id, session_id)  # invalid ids: SessionNotFound
+        return await execute_turn(manager, command, self.settings.limits.turn_timeout, create=False)
 
     async def stream(
-        self, principal: str, agent_id: str, session_id: str, messages: Sequence[ChatMessage]
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        messages: Sequence[ChatMessage] = (),
+        *,
+        context: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[TurnItem, None]:
-        """Run one turn like :meth:`execute`, yielding its ``ChatMessage`` chunks as they come,
-        then its ``ExecutionResult``, last (see :func:`~sessionful.service.turns.stream_turn`)."""
-        command = self._command(principal, agent_id, session_id, messages)
-        manager = await self.require_session(principal, agent_id, session_id)
-        stream = stream_turn(manager, command, self.settings.limits.turn_timeout)
+        """Run one turn like :meth:`execute`, yielding its ``ChatMessage`` chunks and
+        ``StreamEvent``s as they come, then its ``ExecutionResult``, last (see
+        :func:`~sessionful.service.turns.stream_turn`)."""
+        manager = self.manager_for(agent_id)
+        command = self._command(principal, agent_id, session_id, messages, context, resume)
+        self._key(manager, principal, agent_id, session_id)
+        stream = stream_turn(manager, command, self.settings.limits.turn_timeout, create=False)
         try:
             async for item in stream:
                 yield item
@@ -250,8 +353,12 @@ class AgentService:
         )
 
     async def end_session(self, principal: str, agent_id: str, session_id: str) -> EndReport:
-        """End a session of this principal; say what was deleted."""
-        manager = await self.require_session(principal, agent_id, session_id)
+        """End a session of this principal; say what was deleted. A damaged session (its
+        stored data does not decode) can be ended too: that is how it is cleaned up."""
+        try:
+            manager = await self.require_session(principal, agent_id, session_id)
+        except CorruptSessionData:
+            manager = self.manager_for(agent_id)
         return await manager.end_session(agent_id, session_id, namespace=principal)
 
     async def list_sessions(
@@ -272,14 +379,30 @@ class AgentService:
         return SessionPage(sessions=page, next_after=str(page[-1].key) if more and page else None)
 
     async def _count(self, principal: str, limit: int) -> int:
-        keys: set[str] = set()  # managers may share one store: count each session once
-        for manager in self.managers.values():
-            if manager.persistent:
-                records = await manager.list_sessions(namespace=principal, limit=limit)
-                keys.update(str(record.key) for record in records)
-            else:
-                keys.update(str(key) for key in manager.list_agents() if key.namespace == principal)
-        return len(keys)
+        """How many sessions ``principal`` has (a count of ``limit`` or more may stop at
+        ``limit``: no more is needed)."""
+        persistent = [manager for manager in self.managers.values() if manager.persistent]
+        if not persistent:  # sessions are the live instances
+            return sum(
+                1
+                for manager in self.managers.values()
+                for key in manager.list_agents()
+                if key.namespace == principal
+            )
+        # Every manager here has the one configured store: ask one of them.
+        manager = persistent[0]
+        count = getattr(manager, "count_sessions", None)
+        if count is not None:  # the store counts, without loading a record
+            found: int = await count(namespace=principal)
+            return found
+        total, after, size = 0, None, min(limit, _COUNT_PAGE)
+        while total < limit:  # a page at a time, never past the limit
+            page = await manager.list_sessions(namespace=principal, after=after, limit=size)
+            total += len(page)
+            if len(page) < size:
+                break
+            after = str(page[-1].key)
+        return total
 
     async def cleanup(self) -> dict[str, CleanupReport]:
         """One sweep of every manager (expiry, and retention for stored sessions)."""

@@ -12,6 +12,7 @@ Environment variables override the file: ``SESSIONFUL_STRATEGY=per_session``,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,7 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from sessionful.errors import ConfigurationError
 from sessionful.keys import _check
@@ -131,6 +137,9 @@ class LimitsConfig(BaseModel):
     """Seconds a turn may take before the service gives up on it (504)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest request body (413 beyond)."""
+    max_context_chars: int = Field(default=32_000, ge=1)
+    """Largest per-turn ``context``, and largest ``resume`` answers, each as compact JSON
+    characters (413 beyond)."""
 
 
 class ServerConfig(BaseModel):
@@ -140,8 +149,9 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    graceful_timeout: float = Field(default=30.0, ge=0)
-    """Seconds a shutdown waits for turns in flight."""
+    graceful_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    """Seconds a shutdown waits for turns in flight (finite); the turns still running then are
+    cut and answered 503 ``shutting_down``."""
 
 
 class ClusterConfig(BaseModel):
@@ -260,14 +270,71 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigFileError(file, "", line, f"not valid TOML: {exc}") from None
     try:
         return Settings(**data)
+    except SettingsError as exc:  # a variable that does not parse (a table that is not JSON)
+        raise _unparsable(exc) from None
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
         key = ".".join(str(part) for part in loc)
-        from_file = file is not None and _in(data, loc)
+        variable = _variable_for(loc)
+        from_file = variable is None and file is not None and _in(data, loc)
         line = _line_of(text, loc) if from_file else None
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        if variable is not None:
+            key = f"{variable} ({key})"
         raise ConfigFileError(file if from_file else None, key, line, error["msg"] + more) from None
+
+
+_ENV_PREFIX = "SESSIONFUL_"
+
+
+def _variables() -> dict[tuple[str, ...], str]:
+    """The ``SESSIONFUL_*`` variables that set a setting, by the path of keys they set."""
+    found: dict[tuple[str, ...], str] = {}
+    for name in os.environ:
+        if not name.upper().startswith(_ENV_PREFIX) or name.upper() == CONFIG_ENV:
+            continue
+        path = tuple(name[len(_ENV_PREFIX) :].lower().split("__"))
+        if path[0] in Settings.model_fields:
+            found[path] = name
+    return found
+
+
+def _variable_for(loc: tuple[Any, ...]) -> str | None:
+    """The environment variable that set the value at ``loc`` (or a table holding it), if any:
+    an error there is the environment's, not the file's."""
+    path = tuple(str(part).lower() for part in loc)
+    for keys, name in _variables().items():
+        if path[: len(keys)] == keys:
+            return name
+    return None
+
+
+def _unparsable(exc: SettingsError) -> ConfigFileError:
+    """A clear error for a variable pydantic-settings cannot parse (its JSON is malformed)."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    name = field.group(1) if field else ""
+    bad = [
+        variable
+        for keys, variable in sorted(_variables().items())
+        if keys[0] == name and not _is_json(os.environ[variable])
+    ]
+    which = ", ".join(bad) or f"{_ENV_PREFIX}{name.upper()}"
+    return ConfigFileError(
+        None,
+        which,
+        None,
+        "not valid JSON (tables and lists are JSON in variables, e.g. "
+        f'{_ENV_PREFIX}AUTH__API_KEYS=\'{{"key-0123456789abcdef": "tenant-a"}}\')',
+    )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _in(data: Any, loc: tuple[Any, ...]) -> bool:

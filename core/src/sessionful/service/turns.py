@@ -31,21 +31,22 @@ def _timed_out(timeout: float) -> TurnTimeout:
 
 
 async def execute_turn(
-    manager: SessionManager, command: ExecuteAgentCommand, timeout: float
+    manager: SessionManager, command: ExecuteAgentCommand, timeout: float, *, create: bool = True
 ) -> ExecutionResult:
-    """``manager.execute(command)``, cancelled after ``timeout`` seconds (``TurnTimeout``)."""
+    """``manager.execute(command, create=create)``, cancelled after ``timeout`` seconds
+    (``TurnTimeout``)."""
     try:
-        return await asyncio.wait_for(manager.execute(command), timeout)
+        return await asyncio.wait_for(manager.execute(command, create=create), timeout)
     except asyncio.TimeoutError:
         raise _timed_out(timeout) from None
 
 
 async def stream_turn(
-    manager: SessionManager, command: ExecuteAgentCommand, timeout: float
+    manager: SessionManager, command: ExecuteAgentCommand, timeout: float, *, create: bool = True
 ) -> AsyncGenerator[TurnItem, None]:
-    """``manager.stream(command)`` within ``timeout`` seconds for the whole turn: its chunks as
-    they come, then the turn's ``ExecutionResult``, last. Past the deadline the manager's stream
-    is closed (the turn is not acknowledged) and ``TurnTimeout`` raised.
+    """``manager.stream(command, create=create)`` within ``timeout`` seconds for the whole
+    turn: its chunks as they come, then the turn's ``ExecutionResult``, last. Past the deadline
+    the manager's stream is closed (the turn is not acknowledged) and ``TurnTimeout`` raised.
 
     The manager's stream is run to its end before the result is yielded, so the session's turn
     gate is free by the time a caller sees the result. Close an abandoned stream promptly
@@ -53,7 +54,7 @@ async def stream_turn(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    items = manager.stream(command)
+    items = manager.stream(command, create=create)
     result: ExecutionResult | None = None
     try:
         while True:

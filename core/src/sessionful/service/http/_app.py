@@ -80,6 +80,8 @@ def create_app(
             '`{"error": {"code": ..., "message": ...}}`.'
         ),
         lifespan=lifespan,
+        # `/path/` is not `/path`: a JSON 404, not a 307 to a URL built from the Host header.
+        redirect_slashes=False,
     )
     app.state.service = service
     app.state.metrics = metrics

@@ -22,14 +22,18 @@ from sessionful.errors import (
     CapacityExceeded,
     ConfigurationError,
     CorruptSessionData,
+    InterruptPending,
+    InvalidResume,
     InvalidSessionKey,
     LeaseLost,
     SessionBusy,
     SessionfulError,
+    SessionNotFound,
     StoreError,
     UnknownAgent,
 )
-from sessionful.service.app import LimitExceeded, SessionNotFound
+from sessionful.keys import SessionKey
+from sessionful.service.app import LimitExceeded
 from sessionful.service.turns import TurnTimeout
 
 __all__ = [
@@ -53,6 +57,7 @@ LIMIT_STATUS: Mapping[str, tuple[int, str]] = {
     "max_messages_per_request": (413, "too_many_messages"),
     "max_body_bytes": (413, "body_too_large"),
     "max_sessions_per_principal": (429, "too_many_sessions"),
+    "max_context_chars": (413, "context_too_large"),
 }
 """A limit's status and code, by its key in ``[limits]``."""
 
@@ -129,6 +134,21 @@ def error_for(exc: BaseException) -> ApiError:
         return ApiError(status, code, str(exc), extra={"limit": exc.limit})
     if isinstance(exc, TurnTimeout):
         return ApiError(504, "turn_timeout", str(exc))
+    if isinstance(exc, InterruptPending):
+        return ApiError(
+            409,
+            "interrupt_pending",
+            "the session waits for answers to its interrupts: send them as 'resume' "
+            "({interrupt id: answer})",
+            extra={"interrupts": [i.model_dump(mode="json") for i in exc.interrupts]},
+        )
+    if isinstance(exc, InvalidResume):
+        return ApiError(
+            422,
+            "invalid_resume",
+            "'resume' names interrupts the session does not have pending",
+            extra={"unknown": exc.unknown, "pending": exc.pending},
+        )
     if isinstance(exc, SessionBusy):
         return ApiError(
             409,
@@ -162,12 +182,30 @@ def error_for(exc: BaseException) -> ApiError:
     if isinstance(exc, AgentFailed):
         return ApiError(502, "agent_failed", "the agent failed during the turn")
     if isinstance(exc, CorruptSessionData):
-        return ApiError(500, "corrupt_session", "the session's stored data does not decode")
+        session_id = _session_id(exc.key)
+        return ApiError(
+            500,
+            "corrupt_session",
+            f"the stored data of session {session_id!r} does not decode; it was not run "
+            "(DELETE it to clean it up)",
+            extra={"session_id": session_id},
+        )
     if isinstance(exc, InvalidSessionKey):
         return ApiError(422, "invalid_id", str(exc))
     if isinstance(exc, ConfigurationError):
         return ApiError(422, "invalid_request", str(exc))
     return ApiError(500, "internal_error", "internal server error")
+
+
+def _session_id(key: Any) -> str | None:
+    """The session id of a key (or of a key's string form), else ``None``."""
+    if isinstance(key, str):
+        try:
+            key = SessionKey.parse(key)
+        except SessionfulError:
+            return None
+    found = getattr(key, "session_id", None)
+    return found if isinstance(found, str) else None
 
 
 def _response(error: ApiError) -> JSONResponse:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from sessionful.hookspecs import hookimpl
 from sessionful.keys import SessionKey
-from sessionful.models import ChatMessage, SessionStats
+from sessionful.models import ChatMessage, ExecutionResult, Interrupt, SessionStats
 
 __all__ = ["TURN_BUCKETS", "ServiceMetrics"]
 
@@ -72,6 +72,19 @@ class ServiceMetrics:
             buckets=TURN_BUCKETS,
             registry=r,
         )
+        self.interrupted = Counter(
+            "sessionful_turns_interrupted",
+            "Turns that stopped to ask something (interrupts waiting for a resume).",
+            ["agent_id"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "sessionful_tokens",
+            "Tokens the agents' turns used, as their frameworks report them, by direction "
+            "(input, output).",
+            ["agent_id", "direction"],
+            registry=r,
+        )
         self.requests = Counter(
             "sessionful_http_requests",
             "HTTP requests answered, by route template and status.",
@@ -95,6 +108,16 @@ class ServiceMetrics:
             registry=r,
         )
         self.cluster_nodes.set(1)
+
+    def observe_turn(self, agent_id: str, result: ExecutionResult) -> None:
+        """Count the tokens of a turn the service answered (its ``usage``)."""
+        usage = result.usage
+        if usage is None:
+            return
+        if usage.input_tokens:
+            self.tokens.labels(agent_id, "input").inc(usage.input_tokens)
+        if usage.output_tokens:
+            self.tokens.labels(agent_id, "output").inc(usage.output_tokens)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -132,3 +155,7 @@ class ServiceMetrics:
         self, key: SessionKey, messages: Sequence[ChatMessage], duration: float, instance_event: str
     ) -> None:
         self.turns.labels(key.agent_id, instance_event).observe(max(0.0, duration))
+
+    @hookimpl
+    def turn_interrupted(self, key: SessionKey, interrupts: Sequence[Interrupt]) -> None:
+        self.interrupted.labels(key.agent_id).inc()

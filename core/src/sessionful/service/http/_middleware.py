@@ -3,11 +3,13 @@ last-resort 500) and affinity (who owns the session a request is about)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionful.service.http._errors import json_error
+from sessionful.service.http._errors import error_body, json_error
 from sessionful.service.http._metrics import ServiceMetrics
 from sessionful.service.membership import LocalMembership
 
@@ -88,7 +90,12 @@ class EdgeMiddleware:
     """Pure ASGI middleware around the routes.
 
     * bodies over ``max_body`` bytes get 413, by ``Content-Length`` or by counting the bytes;
+    * a JSON body in another encoding than UTF-8 (UTF-16, UTF-32) gets 422, as RFC 8259 says
+      JSON between systems is UTF-8;
     * every response is counted in ``sessionful_http_requests_total``;
+    * a request cut by the server's graceful-shutdown timeout (its task cancelled) is answered
+      503 ``shutting_down`` with ``Retry-After`` (a stream already started ends with an
+      ``event: error`` saying so), logged in one line;
     * an exception that escapes everything else is a bug: logged with its traceback and
       answered 500 (``internal_error``).
     """
@@ -103,19 +110,46 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         status = 0
+        streaming = False
+        finished = False
 
         async def send_counted(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming, finished
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streaming = any(
+                    name == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", ())
+                )
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
             await send(message)
 
         try:
-            replay = await self._read_body(scope, receive)
-            if replay is None:
+            body = await self._read_body(scope, receive)
+            replay = _replaying(body, receive)
+            if body is None:
                 await self._too_large(scope, receive, send_counted)
+            elif not _utf8(scope, body):
+                response = json_error(
+                    422,
+                    "invalid_request",
+                    "the body cannot be parsed: JSON must be encoded in UTF-8",
+                )
+                await response(scope, replay, send_counted)
             else:
                 await self.app(scope, replay, send_counted)
+        except asyncio.CancelledError:
+            # Only the server cancels a request's task: its graceful-shutdown timeout is over.
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
+            logger.warning(
+                "%s %s cut by the graceful-shutdown timeout",
+                scope.get("method"),
+                scope.get("path"),
+            )
+            await self._cut(scope, receive, send_counted, status, streaming, finished)
         except Exception:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if status == 0:
@@ -126,8 +160,40 @@ class EdgeMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
-        """A ``receive`` that replays the whole body, or ``None`` if it is over the limit."""
+    async def _cut(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        streaming: bool,
+        finished: bool,
+    ) -> None:
+        """Answer a request cut at shutdown: 503 if nothing was sent yet, else end the stream."""
+        message = "the service is shutting down; the turn was cut and not acknowledged: retry"
+        try:
+            if status == 0:
+                response = json_error(
+                    503,
+                    "shutting_down",
+                    message,
+                    headers={"Retry-After": "1", "Connection": "close"},
+                )
+                await response(scope, receive, send)
+            elif streaming and not finished:
+                data = json.dumps(error_body("shutting_down", message), separators=(",", ":"))
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": f"event: error\ndata: {data}\n\n".encode(),
+                        "more_body": False,
+                    }
+                )
+        except OSError:  # the client went away meanwhile
+            pass
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or ``None`` if it is over the limit."""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -149,17 +215,7 @@ class EdgeMiddleware:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        whole = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": whole, "more_body": False}
-            return await receive()
-
-        return replay
+        return b"".join(chunks)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = json_error(
@@ -169,3 +225,34 @@ class EdgeMiddleware:
             limit="max_body_bytes",
         )
         await response(scope, receive, send)
+
+
+_JSON_TYPES = (b"application/json", b"application/problem+json")
+
+
+def _replaying(body: bytes | None, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body read already, then what ``receive`` gives."""
+    if body is None:
+        return receive
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _utf8(scope: Scope, body: bytes) -> bool:
+    """Whether a request's body is fine as to its encoding: anything but JSON, and JSON that
+    is UTF-8 (Python's JSON reader would take UTF-16 and UTF-32 too; the API does not)."""
+    content_type = b""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            content_type = value.split(b";", 1)[0].strip().lower()
+    if content_type not in _JSON_TYPES and not content_type.endswith(b"+json"):
+        return True
+    return json.detect_encoding(body) in ("utf-8", "utf-8-sig")

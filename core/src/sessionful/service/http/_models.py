@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sessionful.models import ChatMessage, InstanceEvent, SessionStats
+from sessionful.content import Usage
+from sessionful.models import (
+    ChatMessage,
+    ExecutionResult,
+    InstanceEvent,
+    Interrupt,
+    SessionStats,
+    TurnStatus,
+)
 from sessionful.stores.base import SessionRecord
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "TurnResponse",
     "ValidationIssue",
     "summary",
+    "turn_response",
 ]
 
 MAX_METADATA_DEPTH = 32
@@ -61,17 +70,36 @@ def _check_json(value: Any, depth: int = 0) -> None:
 
 
 class TurnRequest(_Model):
-    """One turn: the new messages (the original design's ``ExecuteAgentCommand`` without its ids,
-    which are in the path, and without its principal, which is the caller's)."""
+    """One turn: new messages, and/or answers to the session's pending interrupts, and the
+    turn's context (the original design's ``ExecuteAgentCommand`` without its ids, which are in
+    the path, and without its principal, which is the caller's)."""
 
     model_config = ConfigDict(
         extra="forbid",
         use_attribute_docstrings=True,
-        json_schema_extra={"examples": [{"messages": [{"role": "user", "content": "Hello"}]}]},
+        json_schema_extra={
+            "examples": [
+                {"messages": [{"role": "user", "content": "Hello"}]},
+                {
+                    "messages": [{"role": "user", "content": "ask: refund $20?"}],
+                    "context": {"user_id": "u-42", "locale": "en-GB"},
+                },
+                {"resume": {"a3f1c2": "yes"}},
+            ]
+        },
     )
 
-    messages: list[ChatMessage] = Field(min_length=1)
-    """The turn's new messages, oldest first; usually one user message."""
+    messages: list[ChatMessage] = Field(default_factory=list)
+    """The turn's new messages, oldest first; usually one user message. May be left out when
+    the turn only answers interrupts (``resume``)."""
+    context: dict[str, Any] = Field(default_factory=dict)
+    """Per-turn data for the agent (the end user's id, a locale, a request-scoped setting):
+    JSON, passed to the agent for this turn only and never stored. At most
+    ``limits.max_context_chars`` characters as JSON."""
+    resume: dict[str, Any] | None = None
+    """Answers to the session's pending interrupts, by interrupt id (from the interrupted
+    turn's ``interrupts``, or the session's). At most ``limits.max_context_chars`` characters
+    as JSON."""
 
     @field_validator("messages")
     @classmethod
@@ -79,6 +107,18 @@ class TurnRequest(_Model):
         for message in messages:
             _check_json(message.metadata)
         return messages
+
+    @field_validator("context", "resume")
+    @classmethod
+    def _json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _check_json(value)
+        return value
+
+    @model_validator(mode="after")
+    def _has_input(self) -> TurnRequest:
+        if not self.messages and not self.resume:
+            raise ValueError("a turn needs messages, or resume answers to pending interrupts")
+        return self
 
 
 class CreateSessionRequest(_Model):
@@ -100,22 +140,42 @@ class TurnResponse(_Model):
 
     agent_id: str
     session_id: str
+    status: TurnStatus
+    """``completed``, or ``interrupted``: the agent asks something first (``interrupts``), and
+    the session's next turn answers with ``resume``."""
     messages: list[ChatMessage]
     """The agent's new messages, in order."""
+    interrupts: list[Interrupt]
+    """What the agent asks before it goes on (``status`` is ``interrupted``): answer each by
+    its ``id`` in the next turn's ``resume``."""
+    usage: Usage | None
+    """Tokens this turn used, when the agent's framework reports them."""
     instance_event: InstanceEvent
     """How the turn found its agent instance: ``created``, ``reused`` or ``restored``."""
     stats: SessionStats
+    """The session's analytics after the turn (its token totals and pending interrupts too)."""
 
 
-class StreamDone(_Model):
-    """The data of a stream's final ``event: done``."""
+class StreamDone(TurnResponse):
+    """The data of a stream's final ``event: done``: what the JSON answer to the same turn
+    carries (its ``messages`` are the whole messages the chunks made up)."""
 
-    agent_id: str
-    session_id: str
-    messages: list[ChatMessage]
-    """The whole messages the chunks made up."""
-    stats: SessionStats | None
-    """The session's analytics after the turn (``None`` if its instance was unloaded at once)."""
+
+R = TypeVar("R", bound=TurnResponse)
+
+
+def turn_response(cls: type[R], agent_id: str, session_id: str, result: ExecutionResult) -> R:
+    """The answer to a turn (``TurnResponse``, or ``StreamDone`` at a stream's end)."""
+    return cls(
+        agent_id=agent_id,
+        session_id=session_id,
+        status=result.status,
+        messages=result.messages,
+        interrupts=result.interrupts,
+        usage=result.usage,
+        instance_event=result.instance_event,
+        stats=result.stats,
+    )
 
 
 class SessionSummary(_Model):
@@ -129,6 +189,12 @@ class SessionSummary(_Model):
     last_activity: float
     turn_count: int
     message_count: int
+    input_tokens: int
+    """Tokens in, over the turns that reported usage."""
+    output_tokens: int
+    """Tokens out, over the turns that reported usage."""
+    pending_interrupts: int
+    """Interrupts waiting for an answer (the session's next turn must resume them)."""
 
 
 def summary(record: SessionRecord) -> SessionSummary:
@@ -142,6 +208,9 @@ def summary(record: SessionRecord) -> SessionSummary:
         last_activity=record.last_activity,
         turn_count=record.turn_count,
         message_count=record.message_count,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        pending_interrupts=len(record.interrupts),
     )
 
 
@@ -164,6 +233,13 @@ class SessionDetail(_Model):
     """Live analytics (times on the server's monotonic clock), when loaded."""
     stored: SessionSummary | None
     """What the store holds (``persisted`` strategy)."""
+    interrupts: list[Interrupt]
+    """Interrupts waiting for an answer: the next turn must answer them in ``resume`` (a turn
+    without one answers 409 ``interrupt_pending``)."""
+    input_tokens: int
+    """Tokens in, over the session's turns that reported usage."""
+    output_tokens: int
+    """Tokens out, over the session's turns that reported usage."""
     history: list[ChatMessage]
     """Every message of the session, oldest first (``persisted`` strategy; empty otherwise)."""
 
@@ -204,6 +280,14 @@ class ErrorBody(_Model):
     """On limit errors: the ``[limits]`` key that was exceeded."""
     details: list[ValidationIssue] | None = None
     """On ``invalid_request``: each problem."""
+    interrupts: list[Interrupt] | None = None
+    """On ``interrupt_pending``: the interrupts the turn must answer with ``resume``."""
+    pending: list[str] | None = None
+    """On ``invalid_resume``: the ids of the interrupts that are pending."""
+    unknown: list[str] | None = None
+    """On ``invalid_resume``: the ids in ``resume`` that are not pending."""
+    session_id: str | None = None
+    """On ``corrupt_session``: the damaged session."""
 
 
 class ErrorResponse(_Model):

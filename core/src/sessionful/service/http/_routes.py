@@ -7,6 +7,7 @@ principal's session id answers exactly like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -16,8 +17,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sessionful.keys import MAX_ID_LENGTH
+from sessionful.models import Interrupt, StreamEvent
 from sessionful.service.app import AgentService
 from sessionful.service.http._errors import ApiError, agent_call
+from sessionful.service.http._metrics import ServiceMetrics
 from sessionful.service.http._middleware import CREATED_SESSION
 from sessionful.service.http._models import (
     CreateSessionRequest,
@@ -27,9 +30,11 @@ from sessionful.service.http._models import (
     SessionDetail,
     SessionEnded,
     SessionList,
+    StreamDone,
     TurnRequest,
     TurnResponse,
     summary,
+    turn_response,
 )
 from sessionful.service.http._sse import EventStream, stream_events, wants_events
 
@@ -41,12 +46,16 @@ _ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 _STATUS_TEXT = {
     401: "Missing or unknown API key.",
     404: "No such agent or session (another principal's session answers the same).",
-    409: "The session is running a turn and the overlap policy is `reject`.",
-    413: "Over a size limit: body, message length or messages per request.",
-    422: "Malformed request: invalid ids, body or parameters.",
+    409: "The session waits for answers to its interrupts (`interrupt_pending`, listing them), "
+    "or it is running a turn and the overlap policy is `reject` (`session_busy`).",
+    413: "Over a size limit: body, message length, messages per request, context or resume.",
+    422: "Malformed request: invalid ids, body or parameters; or `resume` names interrupts "
+    "that are not pending (`invalid_resume`).",
     429: "The principal has `max_sessions_per_principal` sessions already.",
+    500: "The session's stored data is damaged (`corrupt_session`, naming it), or a bug.",
     502: "The agent failed (its framework, model or tools raised).",
-    503: "Temporarily unable: store unavailable, capacity full, or the session moved.",
+    503: "Temporarily unable: store unavailable, capacity full, the session moved, or the "
+    "service is shutting down.",
     504: "The turn took longer than `turn_timeout`.",
 }
 
@@ -75,6 +84,11 @@ _API_KEY = APIKeyHeader(
 def _service(request: Request) -> AgentService:
     service: AgentService = request.app.state.service
     return service
+
+
+def _metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
 
 
 async def _principal(
@@ -115,8 +129,30 @@ SessionId = Annotated[
 ]
 
 
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema with the models only server-sent events carry (``StreamDone``,
+    ``Interrupt``, ``StreamEvent``) in its components too, so clients can generate them."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (StreamDone, Interrupt, StreamEvent):
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in found.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components.setdefault(model.__name__, found)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
 def add_routes(app: FastAPI) -> None:
     """The service's routes, on ``app``."""
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     @app.post(
         "/v1/agents/{agent_id}/sessions",
@@ -155,7 +191,7 @@ def add_routes(app: FastAPI) -> None:
                 "the stream that `.../messages/stream` sends).",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            **_errors(401, 404, 409, 413, 422, 502, 503, 504),
+            **_errors(401, 404, 409, 413, 422, 500, 502, 503, 504),
         },
         summary="Run a turn",
         tags=["turns"],
@@ -167,21 +203,25 @@ def add_routes(app: FastAPI) -> None:
         body: TurnRequest,
         principal: Principal,
     ) -> Any:
-        """Run one turn on an existing session and return the agent's new messages. Send
-        ``Accept: text/event-stream`` to stream it instead."""
+        """Run one turn on an existing session and return the agent's new messages, or
+        (``status: interrupted``) the questions it asks first; answer them in the next turn's
+        ``resume``. Send ``Accept: text/event-stream`` to stream it instead."""
         service = _service(request)
         if wants_events(request):
-            return await stream_events(service, principal, agent_id, session_id, body.messages)
+            return await stream_events(request, service, principal, agent_id, session_id, body)
         result = await agent_call(
-            service.execute(principal, agent_id, session_id, body.messages), "a turn"
+            service.execute(
+                principal,
+                agent_id,
+                session_id,
+                body.messages,
+                context=body.context,
+                resume=body.resume,
+            ),
+            "a turn",
         )
-        return TurnResponse(
-            agent_id=agent_id,
-            session_id=session_id,
-            messages=result.messages,
-            instance_event=result.instance_event,
-            stats=result.stats,
-        )
+        _metrics(request).observe_turn(agent_id, result)
+        return turn_response(TurnResponse, agent_id, session_id, result)
 
     @app.post(
         "/v1/agents/{agent_id}/sessions/{session_id}/messages/stream",
@@ -189,11 +229,14 @@ def add_routes(app: FastAPI) -> None:
         responses={
             200: {
                 "description": "Server-sent events: one `data:` event per chunk (a "
-                "ChatMessage piece; `metadata.index` says which output message it belongs to), "
-                "then `event: done` (a StreamDone) or `event: error` (an ErrorResponse).",
+                "ChatMessage piece; `metadata.index` says which output message it belongs to) "
+                "and `event: stream_event` per typed event (a StreamEvent); when the turn is "
+                "interrupted, `event: interrupt` per question (an Interrupt); then "
+                "`event: done` (a StreamDone: what the JSON answer carries) or `event: error` "
+                "(an ErrorResponse).",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            **_errors(401, 404, 409, 413, 422, 502, 503, 504, by_ref=True),
+            **_errors(401, 404, 409, 413, 422, 500, 502, 503, 504, by_ref=True),
         },
         summary="Run a turn, streaming",
         tags=["turns"],
@@ -207,7 +250,7 @@ def add_routes(app: FastAPI) -> None:
     ) -> EventStream:
         """Run one turn and stream its output as server-sent events."""
         return await stream_events(
-            _service(request), principal, agent_id, session_id, body.messages
+            request, _service(request), principal, agent_id, session_id, body
         )
 
     @app.get(
@@ -240,28 +283,33 @@ def add_routes(app: FastAPI) -> None:
     @app.get(
         "/v1/agents/{agent_id}/sessions/{session_id}",
         response_model=SessionDetail,
-        responses=_errors(401, 404, 422, 503),
+        responses=_errors(401, 404, 422, 500, 503),
         summary="Show a session",
         tags=["sessions"],
     )
     async def get_session(
         request: Request, agent_id: AgentId, session_id: SessionId, principal: Principal
     ) -> SessionDetail:
-        """A session's analytics and its whole history."""
+        """A session's analytics, its pending interrupts, its token totals and its whole
+        history."""
         view = await _service(request).get_session(principal, agent_id, session_id)
+        input_tokens, output_tokens = view.tokens
         return SessionDetail(
             agent_id=agent_id,
             session_id=session_id,
             loaded=view.loaded,
             stats=view.stats,
             stored=summary(view.record) if view.record is not None else None,
+            interrupts=view.interrupts,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             history=view.history,
         )
 
     @app.delete(
         "/v1/agents/{agent_id}/sessions/{session_id}",
         response_model=SessionEnded,
-        responses=_errors(401, 404, 422, 503),
+        responses=_errors(401, 404, 422, 500, 503),
         summary="End a session",
         tags=["sessions"],
     )

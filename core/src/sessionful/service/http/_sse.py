@@ -1,22 +1,24 @@
 """A streamed turn as server-sent events: one ``data:`` event per chunk (and an
-``event: stream_event`` per typed event), then ``event: done`` (a :class:`StreamDone` from the
-turn's own result) or ``event: error``."""
+``event: stream_event`` per typed event); for an interrupted turn an ``event: interrupt`` per
+question; then ``event: done`` (a :class:`StreamDone`: what the JSON answer to the turn
+carries) or ``event: error``."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from sessionful.models import ChatMessage, ExecutionResult, StreamEvent
+from sessionful.models import ExecutionResult, StreamEvent
 from sessionful.service.app import AgentService
 from sessionful.service.http._errors import agent_call, error_body, error_for
-from sessionful.service.http._models import StreamDone
+from sessionful.service.http._metrics import ServiceMetrics
+from sessionful.service.http._models import StreamDone, TurnRequest, turn_response
 from sessionful.service.turns import TurnItem
 
 __all__ = ["EventStream", "stream_events", "wants_events"]
@@ -53,16 +55,21 @@ async def _close(items: AsyncGenerator[TurnItem, None]) -> None:
 
 
 async def stream_events(
+    request: Request,
     service: AgentService,
     principal: str,
     agent_id: str,
     session_id: str,
-    messages: Sequence[ChatMessage],
+    body: TurnRequest,
 ) -> EventStream:
     """Start a streamed turn. Everything that can fail before the first item (unknown session,
-    limits, a busy session, a timeout) fails here, as an ordinary JSON error; later failures
-    end the stream with an ``event: error``. The service applies the turn timeout."""
-    items = service.stream(principal, agent_id, session_id, messages)
+    limits, pending interrupts, a busy session, a timeout) fails here, as an ordinary JSON
+    error; later failures end the stream with an ``event: error``. The service applies the
+    turn timeout."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    items = service.stream(
+        principal, agent_id, session_id, body.messages, context=body.context, resume=body.resume
+    )
     try:
         first = await agent_call(_next(items), "a streamed turn")
     except BaseException:
@@ -74,12 +81,10 @@ async def stream_events(
             item = first
             while item is not None:
                 if isinstance(item, ExecutionResult):
-                    done = StreamDone(
-                        agent_id=agent_id,
-                        session_id=session_id,
-                        messages=item.messages,
-                        stats=item.stats,
-                    )
+                    metrics.observe_turn(agent_id, item)
+                    for interrupt in item.interrupts:
+                        yield _sse(interrupt.model_dump(mode="json"), "interrupt")
+                    done = turn_response(StreamDone, agent_id, session_id, item)
                     yield _sse(done.model_dump(mode="json"), "done")
                 elif isinstance(item, StreamEvent):
                     yield _sse(item.model_dump(mode="json"), "stream_event")
