@@ -113,7 +113,7 @@ class _Demo:
         for question in asked.interrupts:
             value = question.value if isinstance(question.value, dict) else {}
             shown = value.get("question")
-            if "tool" in value:  # an OpenAI Agents tool approval: the tool and its arguments
+            if "tool" in value and not shown:  # an OpenAI Agents tool approval: tool, arguments
                 shown = f"to run {value['tool']}({value.get('arguments')})"
             self.say(f"  {'':<22} {asked.status}: asks {shown or question.value!r}", style="yellow")
         if not asked.interrupts:
