@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sessionful._persistence import Claim, Persistence, WriteUnknown, persistence_for
 from sessionful._plugins import Plugins
+from sessionful._reads import SessionReads, as_key
 from sessionful._registry import Entry, Registry
+from sessionful._resolve import resolve_framework, resolve_strategy
 from sessionful._turns import stream_turn, turn_request, turn_usage
 from sessionful.errors import (
     AgentCreationFailed,
@@ -26,8 +28,6 @@ from sessionful.errors import (
     ConfigurationError,
     SessionfulError,
     UnknownAgent,
-    UnknownFramework,
-    UnknownStrategy,
     UnknownTemplate,
 )
 from sessionful.factory import (
@@ -44,14 +44,12 @@ from sessionful.models import (
     ExecuteAgentCommand,
     ExecutionResult,
     InstanceEvent,
-    ManagerStats,
-    SessionStats,
     StreamEvent,
     TurnOutput,
     UnloadReason,
     built,
 )
-from sessionful.stores.base import SessionRecord, SessionStore
+from sessionful.stores.base import SessionStore
 from sessionful.strategies import SessionStrategy
 
 __all__ = ["EndReport", "OverlapPolicy", "SessionManager"]
@@ -90,7 +88,7 @@ class EndReport(BaseModel):
         return self.unloaded or any(self.deleted.values())
 
 
-class SessionManager:
+class SessionManager(SessionReads):
     """Runs turns on per-session agent instances and manages their lifecycle.
 
     One manager serves one framework. Use it as ``async with manager:`` to run the background
@@ -143,8 +141,8 @@ class SessionManager:
         if lifecycle is not None and not isinstance(lifecycle, LifecyclePolicy):
             raise ConfigurationError(f"lifecycle must be a LifecyclePolicy, not {lifecycle!r}")
         self._plugins = Plugins(plugins)
-        self.framework: Framework = self._resolve_framework(framework)
-        self.strategy: SessionStrategy = self._resolve_strategy(strategy)
+        self.framework: Framework = resolve_framework(self._plugins, framework)
+        self.strategy: SessionStrategy = resolve_strategy(self._plugins, strategy)
         self.lifecycle: LifecyclePolicy = lifecycle or LifecyclePolicy()
         self.overlap: OverlapPolicy = overlap
         self._reject = overlap == "reject"
@@ -189,40 +187,6 @@ class SessionManager:
             self.register_agent(agent)
 
     # -- configuration ------------------------------------------------------------------------
-
-    def _resolve_framework(self, framework: str | Framework) -> Framework:
-        if isinstance(framework, str):
-            available = self._plugins.get_frameworks()
-            if framework not in available:
-                raise UnknownFramework(framework, available)
-            return available[framework]
-        if not callable(getattr(framework, "create_agent_factory", None)):
-            raise ConfigurationError(f"framework must be a name or a Framework, not {framework!r}")
-        return framework
-
-    def _resolve_strategy(self, strategy: str | SessionStrategy) -> SessionStrategy:
-        if isinstance(strategy, str):
-            available = self._plugins.get_strategies()
-            if strategy not in available:
-                raise UnknownStrategy(strategy, available)
-            found = available[strategy]
-        elif isinstance(strategy, SessionStrategy):
-            found = strategy
-        else:
-            raise ConfigurationError(f"strategy must be a name or a strategy, not {strategy!r}")
-        return found
-
-    @property
-    def store(self) -> SessionStore | None:
-        """The session store (``persisted``), or ``None``. For inspection and tests: the
-        manager's own methods (``session_record``, ``list_sessions``, ``history``) are the way
-        to read it."""
-        return self._persistence.store
-
-    @property
-    def plugins(self) -> Plugins:
-        """This manager's plugins (frameworks, strategies, hook observers)."""
-        return self._plugins
 
     def register_agent(self, agent: AgentDefinition) -> None:
         """Add ``agent`` to the catalog, or replace its definition.
@@ -597,25 +561,9 @@ class SessionManager:
         entry.leave()
         return key, event
 
-    async def session_exists(self, key: SessionKey | str) -> bool:
-        """Whether ``key`` names a session: for ``persisted`` a stored one (the store is the
-        truth, so a session ended or purged on any process does not exist here either, live
-        instance or not); otherwise a live instance."""
-        key = _as_key(key)
-        if self._registry.is_creating(key):
-            return True
-        if self._persistence.store is not None:
-            return await self._persistence.record(key) is not None
-        return self._registry.index.get(key) is not None
-
-    async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
-        """The session's messages, oldest first (``persisted``: from the store's log; other
-        strategies keep no log, so this is empty)."""
-        return await self._persistence.history(_as_key(key), limit)
-
     async def evict(self, key: SessionKey | str) -> bool:
         """Unload ``key``'s instance now (after its turn in flight); its session may come back."""
-        return await self._unload(_as_key(key), "evicted")
+        return await self._unload(as_key(key), "evicted")
 
     async def cleanup_inactive(self) -> CleanupReport:
         """Unload instances idle past ``idle_timeout`` or older than ``max_lifetime``.
@@ -644,81 +592,6 @@ class SessionManager:
             failed=failed,
             purged=purged,
         )
-
-    # -- inspection ---------------------------------------------------------------------------
-
-    def key_for(
-        self, agent_id: str, session_id: str | None = None, namespace: str | None = None
-    ) -> SessionKey:
-        """The key this manager's strategy gives a session: the one place a service or a command
-        line derives it (``shared`` drops the session id, for instance).
-
-        Raises:
-            InvalidSessionKey: an id cannot name a session.
-        """
-        return self.strategy.context_key(agent_id, session_id, namespace)
-
-    @property
-    def keeps_sessions_apart(self) -> bool:
-        """Whether the strategy gives each session and principal its own key (a service needs
-        this; ``shared`` does not)."""
-        probe = self.key_for("agent", "session", "principal")
-        return probe.session_id is not None and probe.namespace is not None
-
-    @property
-    def persistent(self) -> bool:
-        """Whether sessions outlive their instances in a store (the ``persisted`` strategy, or
-        a plugin strategy with ``persistent = True``)."""
-        return self._persistence.store is not None
-
-    async def session_record(self, key: SessionKey | str) -> SessionRecord | None:
-        """What the store holds of ``key`` (``persisted``), or ``None``: not stored, or a
-        strategy that stores nothing."""
-        return await self._persistence.record(_as_key(key))
-
-    async def list_sessions(
-        self,
-        *,
-        namespace: str | None = None,
-        agent_id: str | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[SessionRecord]:
-        """Stored sessions ordered by key string, ``after`` a key string (keyset paging);
-        empty for strategies that store nothing."""
-        return await self._persistence.list_sessions(
-            namespace=namespace, agent_id=agent_id, after=after, limit=limit
-        )
-
-    async def check_store(self) -> None:
-        """Open the store (if not yet) and read from it once; raises ``StoreError`` (or the
-        driver's ``OSError``) when it cannot answer. A no-op without a store. For readiness
-        probes."""
-        await self._persistence.check()
-
-    @property
-    def store_dsn(self) -> str | None:
-        """The libpq connection string of a PostgreSQL store (cluster membership shares its
-        database), else ``None``."""
-        return getattr(self.store, "conninfo", None)
-
-    def get_agent(self, key: SessionKey | str) -> AgentInstance | None:
-        """The live instance for ``key``, or ``None``. Does not count as activity."""
-        entry = self._registry.index.get(_as_key(key))
-        return None if entry is None else entry.instance
-
-    def list_agents(self) -> list[SessionKey]:
-        """Keys of the live instances, least recently used first."""
-        return self._registry.index.keys()
-
-    def session_stats(self, key: SessionKey | str) -> SessionStats | None:
-        """Analytics of a live session, or ``None`` if it is not loaded."""
-        entry = self._registry.index.get(_as_key(key))
-        return None if entry is None else entry.stats()
-
-    def stats(self) -> ManagerStats:
-        """Counters since construction and the number of live instances."""
-        return ManagerStats(**self._counts, active=len(self._registry.index))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -768,7 +641,3 @@ class SessionManager:
 
 def _default_node_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _as_key(key: SessionKey | str) -> SessionKey:
-    return key if isinstance(key, SessionKey) else SessionKey.parse(key)

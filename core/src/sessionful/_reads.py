@@ -1,0 +1,136 @@
+"""What a :class:`~sessionful.SessionManager` tells about its sessions without running a turn:
+keys, stored records, listings, history, existence, live instances and counters. A mixin, so the
+manager's own module keeps to turns and lifecycle; everything here reads, nothing unloads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sessionful._persistence import Persistence
+from sessionful._plugins import Plugins
+from sessionful._registry import Registry
+from sessionful.factory import AgentInstance
+from sessionful.keys import SessionKey
+from sessionful.models import ChatMessage, ManagerStats, SessionStats
+from sessionful.stores.base import SessionRecord, SessionStore
+
+if TYPE_CHECKING:
+    from sessionful.strategies import SessionStrategy
+
+__all__ = ["SessionReads", "as_key"]
+
+
+class SessionReads:
+    """The manager's read-side methods (see :class:`~sessionful.SessionManager`)."""
+
+    strategy: SessionStrategy
+    _persistence: Persistence
+    _plugins: Plugins
+    _registry: Registry
+    _counts: dict[str, int]
+
+    @property
+    def store(self) -> SessionStore | None:
+        """The session store (``persisted``), or ``None``. For inspection and tests: the
+        manager's own methods (``session_record``, ``list_sessions``, ``history``) are the way
+        to read it."""
+        return self._persistence.store
+
+    @property
+    def plugins(self) -> Plugins:
+        """This manager's plugins (frameworks, strategies, hook observers)."""
+        return self._plugins
+
+    async def session_exists(self, key: SessionKey | str) -> bool:
+        """Whether ``key`` names a session: for ``persisted`` a stored one (the store is the
+        truth, so a session ended or purged on any process does not exist here either, live
+        instance or not); otherwise a live instance."""
+        key = as_key(key)
+        if self._registry.is_creating(key):
+            return True
+        if self._persistence.store is not None:
+            return await self._persistence.record(key) is not None
+        return self._registry.index.get(key) is not None
+
+    async def history(self, key: SessionKey | str, limit: int | None = None) -> list[ChatMessage]:
+        """The session's messages, oldest first (``persisted``: from the store's log; other
+        strategies keep no log, so this is empty)."""
+        return await self._persistence.history(as_key(key), limit)
+
+    def key_for(
+        self, agent_id: str, session_id: str | None = None, namespace: str | None = None
+    ) -> SessionKey:
+        """The key this manager's strategy gives a session: the one place a service or a command
+        line derives it (``shared`` drops the session id, for instance).
+
+        Raises:
+            InvalidSessionKey: an id cannot name a session.
+        """
+        return self.strategy.context_key(agent_id, session_id, namespace)
+
+    @property
+    def keeps_sessions_apart(self) -> bool:
+        """Whether the strategy gives each session and principal its own key (a service needs
+        this; ``shared`` does not)."""
+        probe = self.key_for("agent", "session", "principal")
+        return probe.session_id is not None and probe.namespace is not None
+
+    @property
+    def persistent(self) -> bool:
+        """Whether sessions outlive their instances in a store (the ``persisted`` strategy, or
+        a plugin strategy with ``persistent = True``)."""
+        return self._persistence.store is not None
+
+    async def session_record(self, key: SessionKey | str) -> SessionRecord | None:
+        """What the store holds of ``key`` (``persisted``), or ``None``: not stored, or a
+        strategy that stores nothing."""
+        return await self._persistence.record(as_key(key))
+
+    async def list_sessions(
+        self,
+        *,
+        namespace: str | None = None,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[SessionRecord]:
+        """Stored sessions ordered by key string, ``after`` a key string (keyset paging);
+        empty for strategies that store nothing."""
+        return await self._persistence.list_sessions(
+            namespace=namespace, agent_id=agent_id, after=after, limit=limit
+        )
+
+    async def check_store(self) -> None:
+        """Open the store (if not yet) and read from it once; raises ``StoreError`` (or the
+        driver's ``OSError``) when it cannot answer. A no-op without a store. For readiness
+        probes."""
+        await self._persistence.check()
+
+    @property
+    def store_dsn(self) -> str | None:
+        """The libpq connection string of a PostgreSQL store (cluster membership shares its
+        database), else ``None``."""
+        return getattr(self.store, "conninfo", None)
+
+    def get_agent(self, key: SessionKey | str) -> AgentInstance | None:
+        """The live instance for ``key``, or ``None``. Does not count as activity."""
+        entry = self._registry.index.get(as_key(key))
+        return None if entry is None else entry.instance
+
+    def list_agents(self) -> list[SessionKey]:
+        """Keys of the live instances, least recently used first."""
+        return self._registry.index.keys()
+
+    def session_stats(self, key: SessionKey | str) -> SessionStats | None:
+        """Analytics of a live session, or ``None`` if it is not loaded."""
+        entry = self._registry.index.get(as_key(key))
+        return None if entry is None else entry.stats()
+
+    def stats(self) -> ManagerStats:
+        """Counters since construction and the number of live instances."""
+        return ManagerStats(**self._counts, active=len(self._registry.index))
+
+
+def as_key(key: SessionKey | str) -> SessionKey:
+    """``key`` itself, or parsed from its string form."""
+    return key if isinstance(key, SessionKey) else SessionKey.parse(key)
