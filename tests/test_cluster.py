@@ -43,8 +43,8 @@ import httpx
 import pytest
 
 from support import cluster as clusters
+from support import server as servers
 
-servers = clusters.servers
 ALICE, ECHO = servers.ALICE, servers.ECHO
 
 pytestmark = pytest.mark.slow

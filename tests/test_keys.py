@@ -196,13 +196,13 @@ def test_parse_errors_name_the_key_field(text: object) -> None:
 def test_keys_are_immutable() -> None:
     key = SessionKey("bot", "s")
     with pytest.raises(AttributeError):
-        key.agent_id = "other"  # type: ignore[misc]
+        key.agent_id = "other"
     with pytest.raises(AttributeError):
-        key.session_id = None  # type: ignore[misc]
+        key.session_id = None
     with pytest.raises(AttributeError):
-        del key.namespace  # type: ignore[misc]
+        del key.namespace
     with pytest.raises(AttributeError):
-        key.extra = 1  # type: ignore[attr-defined]
+        key.extra = 1
     assert str(key) == "bot#s"
 
 

@@ -81,18 +81,22 @@ def test_cluster_settings_are_checked() -> None:
 
 
 def test_any_store_but_postgres_makes_a_membership_of_one(tmp_path: Any) -> None:
-    settings = Settings(
-        store=f"sqlite:///{tmp_path / 's.db'}",
-        agents=[{"id": "echo", "framework": "stub", "template_id": "echo"}],
-        server={"host": "127.0.0.1", "port": 8123},
-        cluster={"advertise_address": "10.1.2.3:8123"},
+    settings = Settings.model_validate(
+        {
+            "store": f"sqlite:///{tmp_path / 's.db'}",
+            "agents": [{"id": "echo", "framework": "stub", "template_id": "echo"}],
+            "server": {"host": "127.0.0.1", "port": 8123},
+            "cluster": {"advertise_address": "10.1.2.3:8123"},
+        }
     )
     app = create_app(settings)
     membership = app.state.membership
     assert type(membership) is LocalMembership
     assert membership.node_id == "10.1.2.3:8123"
     assert membership.address == "10.1.2.3:8123"
-    default = membership_for(Settings(store="memory://", server={"port": 8124}), app.state.service)
+    default = membership_for(
+        Settings.model_validate({"store": "memory://", "server": {"port": 8124}}), app.state.service
+    )
     assert default.address == "127.0.0.1:8124"
     assert default.node_id.endswith(":8124")
 
@@ -181,17 +185,19 @@ def _metric(text: str, name: str) -> float:
 
 
 def _settings(dsn: str, **cluster: Any) -> Settings:
-    return Settings(
-        store=dsn,
-        agents=[{"id": "echo", "framework": "stub", "template_id": "echo"}],
-        auth={"api_keys": {KEY: "alice"}},
-        cluster={
-            "node_id": "node-a",
-            "advertise_address": "10.0.0.1:8001",
-            "heartbeat_interval": 1.0,
-            "node_ttl": 30.0,
-            **cluster,
-        },
+    return Settings.model_validate(
+        {
+            "store": dsn,
+            "agents": [{"id": "echo", "framework": "stub", "template_id": "echo"}],
+            "auth": {"api_keys": {KEY: "alice"}},
+            "cluster": {
+                "node_id": "node-a",
+                "advertise_address": "10.0.0.1:8001",
+                "heartbeat_interval": 1.0,
+                "node_ttl": 30.0,
+                **cluster,
+            },
+        }
     )
 
 

@@ -52,7 +52,7 @@ def test_constructors_pass_extras_through() -> None:
 def test_messages_are_frozen_and_strict() -> None:
     message = ChatMessage.user("hi")
     with pytest.raises(ValidationError):
-        message.content = "changed"  # type: ignore[misc]
+        message.content = "changed"
     with pytest.raises(ValidationError):
         ChatMessage(role="robot", content="hi")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
@@ -71,7 +71,7 @@ def test_command_needs_at_least_one_message() -> None:
     with pytest.raises(ValidationError, match="messages"):
         ExecuteAgentCommand(agent_id="bot", session_id="s", messages=[])
     with pytest.raises(ValidationError):
-        ExecuteAgentCommand(agent_id="bot", session_id="s")  # type: ignore[call-arg]
+        ExecuteAgentCommand(agent_id="bot", session_id="s")
 
 
 def test_command_defaults() -> None:
@@ -207,7 +207,7 @@ def test_policy_rejects_non_positive_max_active(value: int) -> None:
 
 def test_policy_rejects_unknown_fields_with_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="max_idle"):
-        LifecyclePolicy(idle_timeout=1, max_idle=5)  # type: ignore[call-arg]
+        LifecyclePolicy(idle_timeout=1, max_idle=5)
     with pytest.raises(ValidationError, match="max_idle"):
         LifecyclePolicy.model_validate({"idle_timeout": 1, "max_idle": 5})
 
@@ -230,7 +230,7 @@ def test_policy_takes_positional_arguments() -> None:
 def test_policy_is_frozen() -> None:
     policy = LifecyclePolicy(idle_timeout=5)
     with pytest.raises(ValidationError):
-        policy.idle_timeout = 10  # type: ignore[misc]
+        policy.idle_timeout = 10
 
 
 def test_policy_validates_from_data_like_its_constructor() -> None:
@@ -260,4 +260,4 @@ def test_a_lone_surrogate_is_refused_when_the_message_is_made(field: str) -> Non
     """It could not be stored or sent as UTF-8; the edge refuses it, not a store's encoder."""
     values = {"role": "user", "content": "fine", field: "bad \ud800 text"}
     with pytest.raises(ValidationError, match="lone surrogate"):
-        ChatMessage(**values)
+        ChatMessage.model_validate(values)

@@ -435,6 +435,20 @@ def test_an_unknown_route_is_a_json_404(alice: httpx.Client) -> None:
     assert_error(alice.put("/v1/sessions"), 405, "method_not_allowed")
 
 
+def test_a_trailing_slash_is_a_json_404_not_a_redirect(alice: httpx.Client) -> None:
+    session_id = new_session(alice)
+    for path in (
+        f"/v1/agents/{ECHO}/sessions/{session_id}/",
+        "/v1/sessions/",
+        "/healthz/",
+    ):
+        response = alice.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        assert_error(response, 404, "not_found")
+        assert "location" not in response.headers
+    response = alice.post(f"{turns(ECHO, session_id)}/", json=hello(), follow_redirects=False)
+    assert_error(response, 404, "not_found")
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -498,6 +512,9 @@ MALFORMED: dict[str, bytes] = {
         b'{"x": {"lc": 1, "type": "constructor", "id": ["os", "system"]}}}]}'
     ),
     "a huge number for content": b'{"messages": [{"role": "user", "content": 1e400}]}',
+    "UTF-16": json.dumps(hello()).encode("utf-16-le"),
+    "UTF-16 with its BOM": json.dumps(hello()).encode("utf-16"),
+    "UTF-32": json.dumps(hello()).encode("utf-32-be"),
 }
 
 

@@ -73,8 +73,8 @@ class Raw:
         elif self.kind == "postgres":
             import psycopg
 
-            with psycopg.connect(self.target, autocommit=True) as conn:
-                conn.execute(statement.replace("?", "%s"), params)
+            with psycopg.connect(self.target, autocommit=True) as pg:
+                pg.execute(statement.replace("?", "%s"), params)
         else:
             raise AssertionError("the memory store has no SQL")
 
@@ -703,7 +703,12 @@ async def test_a_poisoned_row_is_refused_on_load_and_runs_nothing(
             row.snapshot = poisoned
         else:
             t, (role, content, name, meta) = row.log[1]
-            fields = {"role": role, "content": content, "name": name, "metadata": meta}
+            fields: dict[str, Any] = {
+                "role": role,
+                "content": content,
+                "name": name,
+                "metadata": meta,
+            }
             fields[column] = poisoned
             row.log[1] = (
                 t,
