@@ -1,27 +1,39 @@
-"""One turn's mechanics, apart from the manager's orchestration: the request an instance gets
-(pending interrupts checked against ``resume``), a stream joined into the turn's output, and the
-turn's usage."""
+"""Running one turn on an acquired instance: the request it gets (pending interrupts checked
+against ``resume``), its output (a stream joined into it), its usage, its acknowledgement
+(persisted, counted, announced). :class:`SessionTurns` is the manager's ``execute`` and
+``stream``; acquiring and unloading instances stay in the manager's own module."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
 
+from sessionful._persistence import Persistence, WriteUnknown
+from sessionful._plugins import LifecycleHooks
+from sessionful._registry import Entry, Registry
 from sessionful.content import TextBlock, Usage
 from sessionful.errors import InterruptPending, InvalidResume
 from sessionful.factory import AgentInstance, SupportsStream
 from sessionful.keys import SessionKey
 from sessionful.models import (
+    AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,
+    ExecutionResult,
+    InstanceEvent,
     Interrupt,
     StreamEvent,
     TurnOutput,
     TurnRequest,
+    UnloadReason,
     built,
 )
 
-__all__ = ["stream_turn", "turn_request", "turn_usage"]
+_E = Entry[AgentInstance]
+
+__all__ = ["SessionTurns", "stream_turn", "turn_request", "turn_usage"]
 
 
 def turn_request(
@@ -106,3 +118,175 @@ def _joined(first: ChatMessage, parts: list[Any]) -> ChatMessage:
             for block in ([TextBlock(text=part)] if isinstance(part, str) else part)
         ]
     return first.model_copy(update={"content": content})
+
+
+class SessionTurns:
+    """The manager's turn methods (see :class:`~sessionful.SessionManager`)."""
+
+    _clock: Callable[[], float]
+    _counts: dict[str, int]
+    _persistence: Persistence
+    _registry: Registry
+    _on_turn: LifecycleHooks
+    _on_interrupted: LifecycleHooks
+
+    if TYPE_CHECKING:
+
+        def _target(
+            self, agent_id: str, session_id: str | None, namespace: str | None
+        ) -> tuple[AgentDefinition, SessionKey]: ...
+
+        async def _acquire(
+            self, key: SessionKey, agent: AgentDefinition, create: bool = True
+        ) -> tuple[_E, InstanceEvent]: ...
+
+        def _detach(self, key: SessionKey, entry: _E) -> None: ...
+
+        async def _destroy(self, entry: _E, reason: UnloadReason) -> str | None: ...
+
+    async def execute(
+        self, command: ExecuteAgentCommand, *, create: bool = True
+    ) -> ExecutionResult:
+        """Run one turn on the session's instance, creating it on first use (``create=False``:
+        only on a session that exists, as a service does once sessions are made explicitly).
+
+        A turn either completes or stops with interrupts (``result.status == "interrupted"``,
+        ``result.interrupts``); the session's next turn answers them with ``resume``.
+
+        Raises:
+            UnknownAgent: the agent id is not registered.
+            InvalidSessionKey: an id cannot name a session.
+            SessionBusy: a turn is in flight and the overlap policy is ``reject``.
+            CapacityExceeded: ``max_active`` instances are all mid-turn.
+            AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
+            InterruptPending: the session waits for answers and the command has no ``resume``.
+            InvalidResume: ``resume`` names interrupts that are not pending.
+            SessionNotFound: ``create=False`` and the session does not exist (never made, or
+                ended or purged anywhere).
+            Whatever the instance's ``ainvoke`` raises; the instance stays live.
+        """
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent, create)
+        try:
+            request = turn_request(key, command, entry.pending)
+            started = self._clock()
+            try:
+                output = await entry.instance.ainvoke(request)
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            result, duration = await self._complete(entry, event, started, command, output)
+        finally:
+            entry.leave()
+        self._announce(result, duration)
+        return result
+
+    async def stream(
+        self, command: ExecuteAgentCommand, *, create: bool = True
+    ) -> AsyncIterator[ChatMessage | StreamEvent | ExecutionResult]:
+        """Run one turn like :meth:`execute`, yielding its output as it comes, and last the
+        turn's :class:`ExecutionResult` (the whole messages, status, interrupts, usage, stats,
+        instance event), exactly what ``execute`` would have returned: no caller reassembles
+        chunks or reads stats afterwards (which would race the session's next queued turn).
+
+        Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
+        belongs to. :class:`StreamEvent` items carry an adapter's typed events. The turn counts
+        (stats, ``turn_completed``) only when the stream completes; a stream that fails or is
+        abandoned leaves the session usable. The session's turn gate is held until the generator
+        finishes, so close an abandoned one promptly:
+        ``async with contextlib.aclosing(manager.stream(cmd)) as items: ...``.
+        """
+        agent, key = self._target(command.agent_id, command.session_id, command.principal)
+        entry, event = await self._acquire(key, agent, create)
+        try:
+            request = turn_request(key, command, entry.pending)
+            started = self._clock()
+            output = None
+            try:
+                async with aclosing(stream_turn(entry.instance, request)) as items:
+                    async for item in items:
+                        if isinstance(item, TurnOutput):
+                            output = item
+                        else:
+                            yield item
+            except Exception:
+                self._counts["failed"] += 1
+                raise
+            assert output is not None, "stream_turn ends with the turn's output"
+            result, duration = await self._complete(entry, event, started, command, output)
+        finally:
+            entry.leave()
+        self._announce(result, duration)
+        yield result
+
+    async def _complete(
+        self,
+        entry: _E,
+        event: InstanceEvent,
+        started: float,
+        command: ExecuteAgentCommand,
+        output: TurnOutput,
+    ) -> tuple[ExecutionResult, float]:
+        """Acknowledge a turn: persist it (``persisted``), then count it; the entry becomes the
+        most recently used. Returns the turn's result and its duration."""
+        finished = self._clock()
+        received, produced, interrupts = command.messages, output.messages, output.interrupts
+        usage = turn_usage(output)
+        cancelled = False
+        try:
+            await self._persistence.append(
+                entry, [*received, *produced], finished - started, interrupts, usage
+            )
+        except asyncio.CancelledError:
+            # The caller went away while the write committed (append finishes its write before
+            # it lets a cancellation through): the turn is stored, so it is acknowledged here
+            # too, in the stats and the hooks, and the instance stays; then the caller stops.
+            cancelled = True
+        except BaseException as exc:
+            # The instance is ahead of the store now, so it goes (the next turn restores).
+            self._counts["failed"] += 1
+            if not entry.closed:
+                self._detach(entry.key, entry)
+                unknown = isinstance(exc, WriteUnknown)
+                await self._destroy(entry, "evicted" if unknown else "lease-lost")
+            if isinstance(exc, WriteUnknown):
+                raise asyncio.CancelledError from exc
+            raise
+        entry.record_turn(started, finished, len(received) + len(produced))
+        entry.pending = interrupts
+        if usage is not None:
+            entry.tokens_in += usage.input_tokens
+            entry.tokens_out += usage.output_tokens
+        self._registry.index.touch(entry.key)
+        result = built(
+            ExecutionResult,
+            session_key=entry.key,
+            messages=produced,
+            instance_event=event,
+            stats=entry.stats(),
+            status="interrupted" if interrupts else "completed",
+            interrupts=interrupts,
+            usage=usage,
+        )
+        if cancelled:
+            self._announce(result, finished - started)
+            raise asyncio.CancelledError
+        return result, finished - started
+
+    def _announce(self, result: ExecutionResult, duration: float) -> None:
+        """The turn hooks, once the session's gate is released."""
+        if self._on_turn.active:
+            self._on_turn(
+                key=result.session_key,
+                messages=result.messages,
+                duration=duration,
+                stats=result.stats,
+                instance_event=result.instance_event,
+            )
+        if result.interrupts and self._on_interrupted.active:
+            self._on_interrupted(
+                key=result.session_key,
+                interrupts=result.interrupts,
+                stats=result.stats,
+                instance_event=result.instance_event,
+            )

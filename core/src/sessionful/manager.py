@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from sessionful._persistence import Claim, Persistence, WriteUnknown, persistence_for
+from sessionful._persistence import Claim, Persistence, persistence_for
 from sessionful._plugins import Plugins
 from sessionful._reads import SessionReads, as_key
 from sessionful._registry import Entry, Registry
 from sessionful._resolve import resolve_framework, resolve_strategy
-from sessionful._turns import stream_turn, turn_request, turn_usage
+from sessionful._sweeper import Sweeper
+from sessionful._turns import SessionTurns
 from sessionful.errors import (
     AgentCreationFailed,
     CapacityExceeded,
@@ -40,14 +37,9 @@ from sessionful.lifecycle import CleanupReport, LifecyclePolicy
 from sessionful.models import (
     AgentCreateRequest,
     AgentDefinition,
-    ChatMessage,
-    ExecuteAgentCommand,
-    ExecutionResult,
+    EndReport,
     InstanceEvent,
-    StreamEvent,
-    TurnOutput,
     UnloadReason,
-    built,
 )
 from sessionful.stores.base import SessionStore
 from sessionful.strategies import SessionStrategy
@@ -73,22 +65,7 @@ _COUNTER: dict[UnloadReason, str] = {
 """The ``ManagerStats`` counter each unload reason adds to."""
 
 
-class EndReport(BaseModel):
-    """What ``end_session`` did. True when anything was ended."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: SessionKey
-    unloaded: bool
-    """A live instance was destroyed."""
-    deleted: dict[str, int] = Field(default_factory=dict)
-    """Persisted items deleted, by kind (empty without a store)."""
-
-    def __bool__(self) -> bool:
-        return self.unloaded or any(self.deleted.values())
-
-
-class SessionManager(SessionReads):
+class SessionManager(SessionTurns, SessionReads):
     """Runs turns on per-session agent instances and manages their lifecycle.
 
     One manager serves one framework. Use it as ``async with manager:`` to run the background
@@ -181,8 +158,7 @@ class SessionManager(SessionReads):
         self._on_ended = hooks["session_ended"]
         self._on_turn = hooks["turn_completed"]
         self._on_interrupted = hooks["turn_interrupted"]
-        self._sweeper: asyncio.Task[None] | None = None
-        self._sweeping = False
+        self._sweeper: Sweeper | None = None
         for agent in agents:
             self.register_agent(agent)
 
@@ -210,155 +186,7 @@ class SessionManager(SessionReads):
         """The catalog, by agent id (read-only)."""
         return MappingProxyType(self._agents)
 
-    # -- turns --------------------------------------------------------------------------------
-
-    async def execute(
-        self, command: ExecuteAgentCommand, *, create: bool = True
-    ) -> ExecutionResult:
-        """Run one turn on the session's instance, creating it on first use (``create=False``:
-        only on a session that exists, as a service does once sessions are made explicitly).
-
-        A turn either completes or stops with interrupts (``result.status == "interrupted"``,
-        ``result.interrupts``); the session's next turn answers them with ``resume``.
-
-        Raises:
-            UnknownAgent: the agent id is not registered.
-            InvalidSessionKey: an id cannot name a session.
-            SessionBusy: a turn is in flight and the overlap policy is ``reject``.
-            CapacityExceeded: ``max_active`` instances are all mid-turn.
-            AgentCreationFailed: the adapter's ``create_agent`` raised (chained).
-            InterruptPending: the session waits for answers and the command has no ``resume``.
-            InvalidResume: ``resume`` names interrupts that are not pending.
-            SessionNotFound: ``create=False`` and the session does not exist (never made, or
-                ended or purged anywhere).
-            Whatever the instance's ``ainvoke`` raises; the instance stays live.
-        """
-        agent, key = self._target(command.agent_id, command.session_id, command.principal)
-        entry, event = await self._acquire(key, agent, create)
-        try:
-            request = turn_request(key, command, entry.pending)
-            started = self._clock()
-            try:
-                output = await entry.instance.ainvoke(request)
-            except Exception:
-                self._counts["failed"] += 1
-                raise
-            result, duration = await self._complete(entry, event, started, command, output)
-        finally:
-            entry.leave()
-        self._announce(result, duration)
-        return result
-
-    async def stream(
-        self, command: ExecuteAgentCommand, *, create: bool = True
-    ) -> AsyncIterator[ChatMessage | StreamEvent | ExecutionResult]:
-        """Run one turn like :meth:`execute`, yielding its output as it comes, and last the
-        turn's :class:`ExecutionResult` (the whole messages, status, interrupts, usage, stats,
-        instance event), exactly what ``execute`` would have returned: no caller reassembles
-        chunks or reads stats afterwards (which would race the session's next queued turn).
-
-        Chunks are ``ChatMessage`` pieces; ``metadata["index"]`` says which output message each
-        belongs to. :class:`StreamEvent` items carry an adapter's typed events. The turn counts
-        (stats, ``turn_completed``) only when the stream completes; a stream that fails or is
-        abandoned leaves the session usable. The session's turn gate is held until the generator
-        finishes, so close an abandoned one promptly:
-        ``async with contextlib.aclosing(manager.stream(cmd)) as items: ...``.
-        """
-        agent, key = self._target(command.agent_id, command.session_id, command.principal)
-        entry, event = await self._acquire(key, agent, create)
-        try:
-            request = turn_request(key, command, entry.pending)
-            started = self._clock()
-            output = None
-            try:
-                async with aclosing(stream_turn(entry.instance, request)) as items:
-                    async for item in items:
-                        if isinstance(item, TurnOutput):
-                            output = item
-                        else:
-                            yield item
-            except Exception:
-                self._counts["failed"] += 1
-                raise
-            assert output is not None, "stream_turn ends with the turn's output"
-            result, duration = await self._complete(entry, event, started, command, output)
-        finally:
-            entry.leave()
-        self._announce(result, duration)
-        yield result
-
-    async def _complete(
-        self,
-        entry: _E,
-        event: InstanceEvent,
-        started: float,
-        command: ExecuteAgentCommand,
-        output: TurnOutput,
-    ) -> tuple[ExecutionResult, float]:
-        """Acknowledge a turn: persist it (``persisted``), then count it; the entry becomes the
-        most recently used. Returns the turn's result and its duration."""
-        finished = self._clock()
-        received, produced, interrupts = command.messages, output.messages, output.interrupts
-        usage = turn_usage(output)
-        cancelled = False
-        try:
-            await self._persistence.append(
-                entry, [*received, *produced], finished - started, interrupts, usage
-            )
-        except asyncio.CancelledError:
-            # The caller went away while the write committed (append finishes its write before
-            # it lets a cancellation through): the turn is stored, so it is acknowledged here
-            # too, in the stats and the hooks, and the instance stays; then the caller stops.
-            cancelled = True
-        except BaseException as exc:
-            # The instance is ahead of the store now, so it goes (the next turn restores).
-            self._counts["failed"] += 1
-            if not entry.closed:
-                self._detach(entry.key, entry)
-                unknown = isinstance(exc, WriteUnknown)
-                await self._destroy(entry, "evicted" if unknown else "lease-lost")
-            if isinstance(exc, WriteUnknown):
-                raise asyncio.CancelledError from exc
-            raise
-        entry.record_turn(started, finished, len(received) + len(produced))
-        entry.pending = interrupts
-        if usage is not None:
-            entry.tokens_in += usage.input_tokens
-            entry.tokens_out += usage.output_tokens
-        self._registry.index.touch(entry.key)
-        result = built(
-            ExecutionResult,
-            session_key=entry.key,
-            messages=produced,
-            instance_event=event,
-            stats=entry.stats(),
-            status="interrupted" if interrupts else "completed",
-            interrupts=interrupts,
-            usage=usage,
-        )
-        if cancelled:
-            self._announce(result, finished - started)
-            raise asyncio.CancelledError
-        return result, finished - started
-
-    def _announce(self, result: ExecutionResult, duration: float) -> None:
-        """The turn hooks, once the session's gate is released."""
-        if self._on_turn.active:
-            self._on_turn(
-                key=result.session_key,
-                messages=result.messages,
-                duration=duration,
-                stats=result.stats,
-                instance_event=result.instance_event,
-            )
-        if result.interrupts and self._on_interrupted.active:
-            self._on_interrupted(
-                key=result.session_key,
-                interrupts=result.interrupts,
-                stats=result.stats,
-                instance_event=result.instance_event,
-            )
-
+    # -- acquiring ----------------------------------------------------------------------------
     def _target(
         self, agent_id: str, session_id: str | None, namespace: str | None
     ) -> tuple[AgentDefinition, SessionKey]:
@@ -599,7 +427,7 @@ class SessionManager(SessionReads):
         await self._persistence.open()
         interval = self.lifecycle.sweep_interval
         if interval is not None and self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(interval))
+            self._sweeper = Sweeper(self.cleanup_inactive, interval)
         return self
 
     async def __aexit__(
@@ -610,28 +438,12 @@ class SessionManager(SessionReads):
     ) -> None:
         await self.aclose()
 
-    async def _sweep_forever(self, interval: float) -> None:
-        while self._sweeper is asyncio.current_task():
-            await asyncio.sleep(interval)
-            self._sweeping = True
-            try:
-                await self.cleanup_inactive()
-            except Exception:
-                logger.exception("session sweep failed; will retry in %s s", interval)
-            finally:
-                self._sweeping = False
-
     async def aclose(self) -> None:
         """Stop the sweeper (a sweep in progress finishes), let turns in flight finish, and
         destroy every instance."""
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
-            # A sweep in progress has already taken its victims out of the registry; cancelling
-            # it mid-destroy would strand them undestroyed. Cancel only a sleeping sweeper and
-            # let a running sweep finish (the loop then stops, as it is no longer our sweeper).
-            if not self._sweeping:
-                sweeper.cancel()
-            await asyncio.wait([sweeper])  # never re-raises, so our own cancellation propagates
+            await sweeper.stop()
         while len(self._registry.index) or self._registry.creating:
             await self._registry.wait_all_created()
             for key in list(self._registry.index.keys()):

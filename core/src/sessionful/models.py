@@ -19,6 +19,7 @@ from sessionful.templates import AgentTemplate
 __all__ = [
     "AgentCreateRequest",
     "AgentDefinition",
+    "EndReport",
     "ChatMessage",
     "ExecuteAgentCommand",
     "ExecutionResult",
@@ -324,6 +325,21 @@ class ExecutionResult(BaseModel):
     """What the agent asks before it goes on (``status == "interrupted"``)."""
     usage: Usage | None = None
     """Tokens this turn used, when the framework reports them."""
+
+
+class EndReport(BaseModel):
+    """What ``end_session`` did. True when anything was ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: SessionKey
+    unloaded: bool
+    """A live instance was destroyed."""
+    deleted: dict[str, int] = Field(default_factory=dict)
+    """Persisted items deleted, by kind (empty without a store)."""
+
+    def __bool__(self) -> bool:
+        return self.unloaded or any(self.deleted.values())
 
 
 class ManagerStats(BaseModel):
