@@ -146,7 +146,10 @@ def broken(factory_class: type[TinyFactory]) -> TinyFramework:
 def broken_native(**methods: Any) -> NativeTinyFramework:
     """A native tiny framework whose factory overrides ``methods``."""
     factory = type("BrokenNativeFactory", (NativeTinyFactory,), methods)
-    return type("BrokenNative", (NativeTinyFramework,), {"factory_class": factory})()
+    framework: type[NativeTinyFramework] = type(
+        "BrokenNative", (NativeTinyFramework,), {"factory_class": factory}
+    )
+    return framework()
 
 
 def broken_agent(**methods: Any) -> TinyFramework:
@@ -577,8 +580,8 @@ DIRECT = [
 class TinySuite(AdapterTests):
     """The suite as a tiny adapter's test class would subclass it (not collected: no Test)."""
 
-    interrupt_messages = ("ask: refund $20?",)
-    context_probe = ("context?",)
+    interrupt_messages: ClassVar[Sequence[str]] = ("ask: refund $20?",)
+    context_probe: ClassVar[Sequence[str] | None] = ("context?",)
 
     def echoed(self, sent: ChatMessage, reply: ChatMessage) -> bool:
         return sent.text in reply.text

@@ -436,9 +436,9 @@ async def test_enqueue_runs_waiting_turns_in_arrival_order(
     order: list[str] = []
 
     async def record(agent: ControlledAgent, messages: Sequence[ChatMessage]) -> None:
-        if messages[0].content == "first":
+        if messages[0].text == "first":
             await gate.wait()
-        order.append(messages[0].content)
+        order.append(messages[0].text)
 
     controlled.factory.on_invoke = record
     manager = make_manager(framework=controlled)

@@ -15,7 +15,6 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,11 @@ from sessionful import (
     LifecyclePolicy,
     SessionKey,
     SessionManager,
+    TurnOutput,
+    TurnRequest,
 )
 from sessionful.stores import MemoryStore, SQLiteStore
+from sessionful.stores.base import Lease, TurnWrite
 from sessionful_stub import StubAgent, StubFault
 from support.backends import (
     BOT,
@@ -102,7 +104,7 @@ async def test_streamed_turns_are_persisted(managers: Managers, say: Say, backen
     )
     items = [item async for item in manager.stream(command)]  # to the end
     *chunks, last = items
-    text = "".join(chunk.content for chunk in chunks if isinstance(chunk, ChatMessage))
+    text = "".join(chunk.text for chunk in chunks if isinstance(chunk, ChatMessage))
     assert text == "echo #2: streamed words"
     assert isinstance(last, ExecutionResult) and last.stats.turn_count == 2
     assert await manager.evict(backend.key())
@@ -146,10 +148,10 @@ async def test_a_turn_cancelled_while_its_write_commits_is_acknowledged(
     writing = asyncio.Event()
     original = store.append_turn
 
-    async def slow_commit(*args: Any) -> None:
+    async def slow_commit(lease: Lease, turn: TurnWrite) -> None:
         writing.set()
         await asyncio.sleep(0.2)  # the commit is under way when the caller cancels
-        await original(*args)
+        await original(lease, turn)
 
     store.append_turn = slow_commit  # type: ignore[method-assign]
     turn = asyncio.create_task(say(manager, "two"))
@@ -180,8 +182,8 @@ async def test_a_cancelled_turn_whose_write_hangs_drops_the_instance(
     committed = asyncio.Event()
     original = store.append_turn
 
-    async def slow_ack(*args: Any) -> None:
-        await original(*args)
+    async def slow_ack(lease: Lease, turn: TurnWrite) -> None:
+        await original(lease, turn)
         committed.set()
         await asyncio.sleep(3600)  # the acknowledgement never arrives in time
 
@@ -404,10 +406,10 @@ async def test_lease_lost_mid_turn_reaches_the_caller_and_the_retry_has_everythi
     inside, release = asyncio.Event(), asyncio.Event()
     original = instance.ainvoke
 
-    async def held(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    async def held(request: TurnRequest) -> TurnOutput:
         inside.set()  # past the lease check, inside the turn
         await release.wait()
-        return await original(messages)
+        return await original(request)
 
     instance.ainvoke = held  # type: ignore[method-assign]
     turn = asyncio.create_task(say(one, "a2"))

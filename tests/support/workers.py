@@ -130,7 +130,7 @@ async def run_crash(args: argparse.Namespace) -> None:
                 return
             text = f"{args.round}.{i}"
             result = await manager.execute(turn(text, session, args.namespace))
-            emit("ACK", session, text, echo_count(result.messages[-1].content))
+            emit("ACK", session, text, echo_count(result.messages[-1].text))
 
     try:
         await asyncio.gather(*(session_loop(s) for s in args.sessions.split(",")))
@@ -172,7 +172,7 @@ async def run_turns(args: argparse.Namespace) -> None:
                     errors.append(f"{session}: {exc!r}")
                     return
                 events[result.instance_event] += 1
-                done.append((text, echo_count(result.messages[-1].content)))
+                done.append((text, echo_count(result.messages[-1].text)))
                 break
             else:
                 errors.append(f"{session}: turn {i} refused {args.max_attempts} times")
@@ -233,7 +233,7 @@ async def run_fence(args: argparse.Namespace) -> None:
             stale_epoch = exc.epoch
             emit("LEASELOST", stale_epoch)
         else:
-            emit("ACCEPTED", echo_count(result.messages[-1].content))
+            emit("ACCEPTED", echo_count(result.messages[-1].text))
             return
         # Writes with the stale lease, straight through the store: each names the right next
         # turn number, so only the epoch can refuse them.
@@ -263,7 +263,7 @@ async def run_fence(args: argparse.Namespace) -> None:
         emit("STALE", accepted, refused)
         # The turn, retried, runs on the reloaded session.
         result = await manager.execute(turn("retry", args.session, args.namespace))
-        emit("ACK", result.instance_event, echo_count(result.messages[-1].content))
+        emit("ACK", result.instance_event, echo_count(result.messages[-1].text))
     finally:
         await manager.aclose()
 
@@ -486,8 +486,8 @@ def check_log(history: Sequence[ChatMessage]) -> list[str]:
     for k in range(len(history) // 2):
         user, reply = history[2 * k], history[2 * k + 1]
         assert (user.role, reply.role) == ("user", "assistant"), (k, user, reply)
-        assert reply.content == f"echo #{k + 1}: {user.content}", (k, user, reply)
-        texts.append(user.content)
+        assert reply.text == f"echo #{k + 1}: {user.text}", (k, user, reply)
+        texts.append(user.text)
     twice = [text for text, count in Counter(texts).items() if count > 1]
     assert not twice, f"turns logged twice: {twice}"
     return texts
