@@ -1005,3 +1005,62 @@ async def test_a_client_gone_mid_stream_abandons_the_turn_and_the_session_goes_o
         event, done = events(response.text)[-1]
         assert event == "done"
         assert done["stats"]["turn_count"] == 1
+
+
+async def test_a_turn_queued_behind_a_delete_is_404_at_once() -> None:
+    app = _in_process(
+        strategy="persisted",
+        store="memory://",
+        agents=[{"id": ECHO, "framework": "stub", "template_id": "echo"}],
+        framework_settings={"stub": {"invoke_latency": 0.3}},
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://in-process", headers=auth(ALICE)
+        ) as client,
+    ):
+        for _ in range(5):
+            session_id = (await client.post(f"/v1/agents/{ECHO}/sessions")).json()["session_id"]
+            session = f"/v1/agents/{ECHO}/sessions/{session_id}"
+
+            async def later(delay: float, call: Any) -> httpx.Response:
+                await asyncio.sleep(delay)
+                response: httpx.Response = await call
+                return response
+
+            first, ended, queued = await asyncio.gather(
+                client.post(turns(ECHO, session_id), json=hello()),
+                later(0.05, client.delete(session)),
+                later(0.1, client.post(turns(ECHO, session_id), json=hello())),
+            )
+            assert first.status_code == 200 and ended.status_code == 200
+            assert_error(queued, 404, "session_not_found")
+
+
+def test_a_damaged_session_is_a_500_naming_it_and_the_rest_go_on(tmp_path: Path) -> None:
+    import sqlite3
+
+    with servers.serving(tmp_path, langgraph=False) as server, server.client(ALICE) as alice:
+        damaged, fine = new_session(alice), new_session(alice)
+        for session_id in (damaged, fine):
+            assert alice.post(turns(ECHO, session_id), json=hello()).status_code == 200
+        with sqlite3.connect(tmp_path / "sessions.db") as db:
+            db.execute(
+                "UPDATE sessions SET created_at = 'yesterday' WHERE session_id = ?", (damaged,)
+            )
+        error = assert_error(
+            alice.get(f"/v1/agents/{ECHO}/sessions/{damaged}"), 500, "corrupt_session"
+        )
+        assert error["session_id"] == damaged
+        # Only that session: the others are listed and shown, new ones are made.
+        listed = alice.get("/v1/sessions", params={"limit": 500})
+        assert listed.status_code == 200, listed.text
+        assert fine in {s["session_id"] for s in listed.json()["sessions"]}
+        assert alice.get(f"/v1/agents/{ECHO}/sessions/{fine}").status_code == 200
+        new_session(alice)
+        # And it can be cleaned up.
+        assert alice.delete(f"/v1/agents/{ECHO}/sessions/{damaged}").status_code == 200
+        assert_error(alice.get(f"/v1/agents/{ECHO}/sessions/{damaged}"), 404, "session_not_found")
+        assert "agent_failed" not in server.log_text()
