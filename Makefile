@@ -11,6 +11,9 @@ export UV_LINK_MODE := copy
 export NO_MKDOCS_2_WARNING := 1
 
 SOURCES := core/src adapters/stub/src adapters/langgraph/src adapters/openai-agents/src
+# The tests are code too: type-checked with the sources; each adapter's tests/ on its own (they
+# share module names such as conftest).
+ADAPTER_TESTS := $(sort $(wildcard adapters/*/tests))
 
 .PHONY: setup demo tour test lint typecheck pytest bench soak docs dist clean
 
@@ -35,7 +38,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy $(SOURCES)
+	$(VENV)/bin/mypy $(SOURCES) tests
+	status=0; for dir in $(ADAPTER_TESTS); do $(VENV)/bin/mypy $$dir || status=1; done; exit $$status
 
 # Beside a throwaway PostgreSQL server started from the machine's binaries (the Postgres tests
 # skip, loudly, on a machine without any).

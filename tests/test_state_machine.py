@@ -166,7 +166,7 @@ class SteppedStubFramework(StubFramework):
 
 
 def user_texts(instance: StubAgent) -> list[str]:
-    return [m.content for m in instance.history if m.role == "user"]
+    return [m.text for m in instance.history if m.role == "user"]
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -383,6 +383,12 @@ class SessionMachine(RuleBasedStateMachine):
         self.manager: SessionManager | None = None
         self.turns_sent = 0
 
+    @property
+    def live(self) -> SessionManager:
+        """The manager (made by the ``setup`` rule)."""
+        assert self.manager is not None, "no manager before setup"
+        return self.manager
+
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` on the machine's loop; fail, rather than hang, if it stalls."""
 
@@ -443,8 +449,9 @@ class SessionMachine(RuleBasedStateMachine):
                 del os.environ[LOAD_PLUGINS_ENV]
             else:
                 os.environ[LOAD_PLUGINS_ENV] = saved
-        self.factory = self.manager._factory
-        assert isinstance(self.factory, SteppedStubFactory)
+        factory = self.manager._factory
+        assert isinstance(factory, SteppedStubFactory)
+        self.factory = factory
         self.model = Model(self.policy, shared=self.STRATEGY == "shared")
         self.mid_flight: list[str] = []
 
@@ -504,7 +511,7 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(agent=agents, session=sessions, extra=extras, marker=markers)
     def execute(self, agent: str, session: str | None, extra: str, marker: bool) -> None:
         turn = self.turn(agent, session, extra, marker)
-        expected, result = self.attempt(turn, self.manager.execute(turn.command()))
+        expected, result = self.attempt(turn, self.live.execute(turn.command()))
         if result is None:
             return
         assert result.session_key == self.model.key(agent, session)
@@ -529,12 +536,13 @@ class SessionMachine(RuleBasedStateMachine):
 
         async def read() -> list[str]:
             chunks: list[str] = []
-            async with aclosing(self.manager.stream(turn.command())) as stream:
+            async with aclosing(self.live.stream(turn.command())) as stream:
                 async for chunk in stream:
                     if isinstance(chunk, ExecutionResult):
-                        assert "".join(chunks) == chunk.messages[-1].content
+                        assert "".join(chunks) == chunk.messages[-1].text
                         continue
-                    chunks.append(chunk.content)
+                    assert isinstance(chunk, ChatMessage), chunk  # the stub sends no events
+                    chunks.append(chunk.text)
                     if len(chunks) == take:
                         break
             return chunks
@@ -566,7 +574,7 @@ class SessionMachine(RuleBasedStateMachine):
     def cleanup_inactive(self) -> None:
         since = len(self.recorder.trace)
         expected, events = self.model.cleanup(self.clock.now)
-        report = self.run(self.manager.cleanup_inactive())
+        report = self.run(self.live.cleanup_inactive())
         assert self.new_events(since) == events
         assert report.expired_idle == expected.expired_idle
         assert report.expired_lifetime == expected.expired_lifetime
@@ -584,7 +592,7 @@ class SessionMachine(RuleBasedStateMachine):
     def end_session(self, agent: str, session: str | None) -> None:
         since = len(self.recorder.trace)
         expected, events = self.model.end(agent, session)
-        report = self.run(self.manager.end_session(agent, session))
+        report = self.run(self.live.end_session(agent, session))
         assert self.new_events(since) == events
         assert report == expected
 
@@ -593,7 +601,7 @@ class SessionMachine(RuleBasedStateMachine):
         key = self.model.key(agent, session)
         since = len(self.recorder.trace)
         expected, events = self.model.evict(key)
-        assert self.run(self.manager.evict(key)) is expected
+        assert self.run(self.live.evict(key)) is expected
         assert self.new_events(since) == events
 
     @rule()
@@ -601,7 +609,7 @@ class SessionMachine(RuleBasedStateMachine):
         """``aclose()`` (what ``async with`` does on exit); the manager stays usable."""
         since = len(self.recorder.trace)
         events = self.model.close()
-        self.run(self.manager.aclose())
+        self.run(self.live.aclose())
         assert self.new_events(since) == events
 
     @rule(kind=st.sampled_from(("create", "invoke", "destroy")), count=st.integers(1, 2))
@@ -681,11 +689,11 @@ class SessionMachine(RuleBasedStateMachine):
         try:
             if self.manager is not None and failing:
                 with suppress(Exception):
-                    self.run(self.manager.aclose())
+                    self.run(self.live.aclose())
             elif self.manager is not None:
                 since = len(self.recorder.trace)
                 expected = self.model.close()
-                self.run(self.manager.aclose())
+                self.run(self.live.aclose())
                 assert self.new_events(since) == expected
                 assert self.manager.stats().model_dump() == {**self.model.counts, "active": 0}
                 assert all(instance.destroyed for instance in self.factory.instances)
@@ -819,8 +827,8 @@ class Batch:
                 continue
             result = ok[i]
             (reply,) = result.messages
-            match = ECHO.fullmatch(reply.content)
-            assert match is not None, reply.content
+            match = ECHO.fullmatch(reply.text)
+            assert match is not None, reply.text
             assert match[2] == turn.texts[-1]
             instance, position = where[turn.texts[-1]]
             assert instance.key == result.session_key
@@ -902,8 +910,9 @@ class Batch:
         index = {id(instance): n for n, instance in enumerate(factory.instances)}
         live_now: dict[SessionKey, Live] = {}
         for key in keys:
-            instance = manager.get_agent(key)
-            assert isinstance(instance, StubAgent)
+            found = manager.get_agent(key)
+            assert isinstance(found, StubAgent)
+            instance = found
             got = manager.session_stats(key)
             assert got is not None
             old = before.get(key)
