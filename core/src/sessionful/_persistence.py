@@ -23,6 +23,7 @@ from sessionful.factory import AgentInstance, Framework, SupportsNativeState, Su
 from sessionful.keys import SessionKey
 from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadReason
 from sessionful.stores import DEFAULT_STORE_URL, store_from_url
+from sessionful.stores._checkpoints import delete_checkpoints
 from sessionful.stores._items import delete_items
 from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionStore, TurnWrite
 from sessionful.strategies import SessionStrategy
@@ -210,7 +211,7 @@ class Stored(Persistence):
 
     async def attach(self, entry: _E, claim: Claim) -> bool:
         entry.lease = claim.lease
-        native = self._framework.persistence == "native"
+        native = _mode(entry.instance, self._framework) == "native"
         if native and claim.lease is not None and isinstance(entry.instance, SupportsNativeState):
             try:  # the instance keeps its state in our store from now on, fenced by the lease
                 await entry.instance.bind_store(self._store, claim.lease)
@@ -223,8 +224,10 @@ class Stored(Persistence):
             return False
         record = loaded.record
         try:
-            if self._framework.persistence == "native":
-                pass  # the framework reloads its own state for this key
+            if native:  # the framework reloads its own state for this key; a snapshot
+                # stored before it went native is handed over once, for it to take in
+                if loaded.snapshot is not None and isinstance(entry.instance, SupportsSnapshot):
+                    await entry.instance.restore(loaded.snapshot, loaded.messages)
             elif not isinstance(entry.instance, SupportsSnapshot):
                 raise TypeError("the instance has no snapshot()/restore()")
             else:
@@ -267,7 +270,12 @@ class Stored(Persistence):
         instance = entry.instance
         every = _snapshot_every(instance, self._framework)
         snapshot = None
-        if every and turn % every == 0 and isinstance(instance, SupportsSnapshot):
+        if (
+            every
+            and turn % every == 0
+            and _mode(instance, self._framework) == "snapshot"
+            and isinstance(instance, SupportsSnapshot)
+        ):
             snapshot = await instance.snapshot()
         write = TurnWrite(turn, messages, self._wall(), duration, snapshot, interrupts, usage)
         pending = asyncio.ensure_future(self._store.append_turn(_lease(entry), write))
@@ -295,6 +303,7 @@ class Stored(Persistence):
             or entry.lease is None
             or not entry.turns
             or _snapshot_every(entry.instance, self._framework) == 1
+            or _mode(entry.instance, self._framework) != "snapshot"
             or not isinstance(entry.instance, SupportsSnapshot)
         ):
             return
@@ -311,6 +320,7 @@ class Stored(Persistence):
         deleted = await self._store.delete(key)
         if self._framework.persistence == "native":  # what the framework kept beside it
             deleted["items"] = await delete_items(self._store, key)
+            deleted["checkpoints"] = await delete_checkpoints(self._store, key)
         return deleted
 
     async def purge(self) -> list[SessionKey]:
@@ -323,6 +333,7 @@ class Stored(Persistence):
             if self._framework.persistence == "native":
                 for key in purged:
                     await delete_items(self._store, key)
+                    await delete_checkpoints(self._store, key)
         return purged
 
     async def record(self, key: SessionKey) -> SessionRecord | None:
@@ -384,6 +395,13 @@ def _lease(entry: _E) -> Lease:
     lease = entry.lease
     assert isinstance(lease, Lease), "a persisted entry always carries its lease"
     return lease
+
+
+def _mode(instance: AgentInstance, framework: Framework) -> str | None:
+    """The framework's ``persistence``, unless the instance carries its own (a framework whose
+    settings choose between native state and snapshots)."""
+    mode = getattr(instance, "persistence", framework.persistence)
+    return mode if mode in ("native", "snapshot") else framework.persistence
 
 
 def _snapshot_every(instance: AgentInstance, framework: Framework) -> int:
