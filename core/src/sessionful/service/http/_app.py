@@ -18,6 +18,7 @@ from sessionful.service.http._membership import membership_for
 from sessionful.service.http._metrics import ServiceMetrics
 from sessionful.service.http._middleware import AffinityMiddleware, EdgeMiddleware
 from sessionful.service.http._routes import add_routes
+from sessionful.service.http._ui import add_console
 from sessionful.service.membership import LocalMembership
 
 __all__ = ["create_app"]
@@ -95,4 +96,5 @@ def create_app(
     )
     app.add_middleware(EdgeMiddleware, max_body=settings.limits.max_body_bytes, metrics=metrics)
     add_routes(app)
+    add_console(app)  # the sessions console at /ui
     return app
