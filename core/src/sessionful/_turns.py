@@ -282,6 +282,8 @@ class SessionTurns:
                 duration=duration,
                 stats=result.stats,
                 instance_event=result.instance_event,
+                status=result.status,
+                usage=result.usage,
             )
         if result.interrupts and self._on_interrupted.active:
             self._on_interrupted(

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from sessionful.content import Usage
 from sessionful.factory import AgentInstance, Framework
 from sessionful.keys import SessionKey
-from sessionful.models import ChatMessage, Interrupt, SessionStats, UnloadReason
+from sessionful.models import ChatMessage, Interrupt, SessionStats, TurnStatus, UnloadReason
 from sessionful.templates import AgentTemplate
 
 if TYPE_CHECKING:
@@ -103,8 +104,12 @@ def turn_completed(
     duration: float,
     stats: SessionStats,
     instance_event: str,
+    status: TurnStatus,
+    usage: Usage | None,
 ) -> None:
-    """A turn finished: ``messages`` are the agent's new messages, ``duration`` its seconds.
+    """A turn finished: ``messages`` are the agent's new messages, ``duration`` its seconds,
+    ``status`` ``"completed"`` or ``"interrupted"`` (then ``turn_interrupted`` follows),
+    ``usage`` its tokens when the framework reports them.
 
     Not called for a turn that raised or a stream that was abandoned.
     """

@@ -49,6 +49,7 @@ __all__ = [
     "LimitsConfig",
     "ServerConfig",
     "Settings",
+    "TracingConfig",
     "config_path",
     "load_settings",
 ]
@@ -154,6 +155,25 @@ class ServerConfig(BaseModel):
     cut and answered 503 ``shutting_down``."""
 
 
+class TracingConfig(BaseModel):
+    """OpenTelemetry tracing of turns (``[tracing]``; extra ``otel``): a span per turn, parented
+    to the request's W3C ``traceparent`` (see :mod:`sessionful.otel`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    """Trace turns (needs ``pip install 'sessionful[otel]'``)."""
+    exporter: Literal["otlp", "console", "global"] = "otlp"
+    """Where spans go: ``otlp`` (OTLP over HTTP), ``console`` (standard output), ``global`` (the
+    tracer provider the process set up itself, e.g. under ``opentelemetry-instrument``)."""
+    endpoint: str | None = Field(default=None, min_length=1)
+    """The OTLP traces URL (``http://collector:4318/v1/traces``). Left out: the
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables, else
+    ``http://localhost:4318/v1/traces``."""
+    service_name: str = Field(default="sessionful", min_length=1)
+    """The ``service.name`` resource attribute of the spans (``otlp`` and ``console``)."""
+
+
 class ClusterConfig(BaseModel):
     """Several instances sharing one PostgreSQL store (``[cluster]``).
 
@@ -216,6 +236,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     @field_validator("agents")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -50,6 +51,11 @@ def create_app(
             store or template; a strategy without per-session instances, such as ``shared``).
     """
     metrics = ServiceMetrics()
+    plugins = list(plugins)
+    tracing = any(getattr(plugin, "sessionful_tracing", False) for plugin in plugins)
+    tracer = _tracer(settings) if settings.tracing.enabled and not tracing else None
+    if tracer is not None:
+        plugins.append(tracer)
     service = AgentService(settings, plugins=[metrics, *plugins])
     for manager in service.managers.values():
         if not manager.keeps_sessions_apart:
@@ -70,6 +76,8 @@ def create_app(
                 cluster.node_id,
             )
             yield
+        if tracer is not None:
+            tracer.shutdown()  # the spans still buffered are exported
         logger.info("sessionful service stopped: turns finished, instances closed")
 
     app = FastAPI(
@@ -95,6 +103,25 @@ def create_app(
         header=settings.cluster.owner_header,
     )
     app.add_middleware(EdgeMiddleware, max_body=settings.limits.max_body_bytes, metrics=metrics)
+    if tracing or tracer is not None:  # the turns' spans are children of the caller's
+        from sessionful.otel import TraceContextMiddleware
+
+        app.add_middleware(TraceContextMiddleware)
     add_routes(app)
     add_console(app)  # the sessions console at /ui
     return app
+
+
+def _tracer(settings: Settings) -> Any:
+    """The :class:`~sessionful.otel.TurnTracer` of ``[tracing]``; a ``ConfigurationError``
+    naming the extra without OpenTelemetry."""
+    try:
+        from sessionful.otel import TurnTracer, build_tracer_provider
+
+        config = settings.tracing
+        provider = build_tracer_provider(
+            config.exporter, service_name=config.service_name, endpoint=config.endpoint
+        )
+    except ImportError as exc:
+        raise ConfigurationError(f"[tracing] enabled: {exc}") from None
+    return TurnTracer(provider)
