@@ -31,12 +31,14 @@ from sessionful import (
     ChatMessage,
     ConfigurationError,
     CorruptSessionData,
+    Interrupt,
     LeaseLost,
     SchemaTooNew,
     SessionKey,
     StoreUnavailable,
 )
 from sessionful._plugins import Plugins
+from sessionful.content import ImageBlock, ReasoningBlock, TextBlock, ToolCall, Usage
 from sessionful.stores import (
     SCHEMA_VERSION,
     Lease,
@@ -503,6 +505,164 @@ async def test_what_json_cannot_hold_is_refused_before_writing(store: SessionSto
     assert await store.history(k) == []
     await store.append_turn(lease, turn(1))  # the lease is still good
     assert len(await store.history(k)) == 2
+
+
+# -- schema 2: pending interrupts, usage, rich messages ------------------------------------------
+
+ASK = Interrupt(id="i-1", value={"tool": "refund", "args": {"amount": 20}, "why": ["é", None]})
+
+
+async def test_pending_interrupts_and_usage_ride_on_the_turn(store: SessionStore) -> None:
+    """A turn's pending interrupts replace the record's; its usage adds to the totals; both in
+    the turn's fenced write, and both back from get, list_sessions and a claim."""
+    k = key()
+    lease, _ = await claim(store, k, "A")
+    first = TurnWrite(
+        1,
+        [ChatMessage.user("refund?")],
+        1.0,
+        0.1,
+        None,
+        [ASK],
+        Usage(input_tokens=10, output_tokens=5),
+    )
+    await store.append_turn(lease, first)
+    record = await store.get(k)
+    assert record is not None
+    assert (record.interrupts, record.input_tokens, record.output_tokens) == ([ASK], 10, 5)
+    (listed_record,) = await store.list_sessions()
+    assert listed_record == record and listed_record.corrupt is None
+
+    _, loaded = await claim(store, k, "B")  # a takeover sees the question still pending
+    assert loaded is not None and loaded.record.interrupts == [ASK]
+    assert loaded.record.input_tokens == 10
+
+    lease = Lease(k, 2, "B")
+    await store.append_turn(lease, TurnWrite(2, [ChatMessage.user("yes")], 2.0, 0.1))
+    record = await store.get(k)
+    assert record is not None
+    assert (record.interrupts, record.input_tokens, record.output_tokens) == ([], 10, 5)
+    two = [Interrupt(id="a", value="x"), Interrupt(id="b")]
+    await store.append_turn(
+        lease, TurnWrite(3, [], 3.0, 0.1, None, two, Usage(input_tokens=1, output_tokens=2))
+    )
+    # A stale lease writes neither interrupts nor usage.
+    with pytest.raises(LeaseLost):
+        await store.append_turn(
+            Lease(k, 1, "A"),
+            TurnWrite(4, [], 4.0, 0.0, None, [ASK], Usage(input_tokens=9, output_tokens=9)),
+        )
+    record = await store.get(k)
+    assert record is not None
+    assert (record.interrupts, record.input_tokens, record.output_tokens) == (two, 11, 7)
+    assert record.turn_count == 3
+
+
+async def test_pending_interrupts_survive_a_restart(make_store: MakeStore) -> None:
+    k = key()
+    async with opened(make_store) as first:
+        lease, _ = await claim(first, k, "A")
+        write = TurnWrite(
+            1, [ChatMessage.user("ask: refund?")], 1.0, 0.1, None, [ASK], Usage(input_tokens=3)
+        )
+        await first.append_turn(lease, write)
+    async with opened(make_store) as second:
+        _, loaded = await claim(second, k, "B")
+        assert loaded is not None
+        assert loaded.record.interrupts == [ASK] and loaded.record.input_tokens == 3
+        assert [m.text for m in loaded.messages] == ["ask: refund?"]
+
+
+async def test_rich_messages_round_trip(store: SessionStore) -> None:
+    """Content blocks, tool calls and usage are kept (as an envelope in the metadata column);
+    a plain message's row stays plain."""
+    k = key()
+    rich = [
+        ChatMessage(role="user", content=[TextBlock(text="look "), ImageBlock(url="https://x")]),
+        ChatMessage.assistant(
+            "",
+            tool_calls=[ToolCall(id="c1", name="order_status", args={"id": 7})],
+            usage=Usage(input_tokens=4, output_tokens=2),
+            metadata={"model": "m"},
+        ),
+        ChatMessage.tool("shipped", name="order_status", tool_call_id="c1"),
+        ChatMessage(
+            role="assistant",
+            content=[ReasoningBlock(reasoning="hmm"), TextBlock(text="It shipped.")],
+        ),
+        ChatMessage.user("plain", metadata={"$sessionful": "a user's own key"}),
+    ]
+    lease, _ = await claim(store, k, "A")
+    await store.append_turn(lease, TurnWrite(1, rich, 1.0, 0.0))
+    assert await store.history(k) == rich
+    _, loaded = await claim(store, k, "B")
+    assert loaded is not None and loaded.messages == rich
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS, indirect=True)
+async def test_a_version_1_database_is_migrated_in_place(
+    kind: str, make_store: MakeStore, raw: Raw
+) -> None:
+    """A database written by schema 1 opens, gains the new columns and tables with their
+    defaults, keeps its sessions and their leases, and then takes every new field."""
+    from sessionful.stores.postgres import _MIGRATIONS as PG
+    from sessionful.stores.sqlite import _MIGRATIONS as LITE
+
+    k = key()
+    statements = (PG if kind == "postgres" else LITE)[1]
+    raw.execute("CREATE TABLE sessionful_schema (version INTEGER NOT NULL)")
+    for statement in statements:
+        raw.execute(statement)
+    raw.execute("INSERT INTO sessionful_schema (version) VALUES (1)")
+    raw.execute(
+        f"INSERT INTO {raw.sessions} (key, namespace, agent_id, session_id, template_id, "
+        "template_version, created_at, last_activity, turn_count, message_count, "
+        "response_time_sum, epoch, owner) "
+        "VALUES (?, ?, ?, ?, 'echo', '1', 5.0, 6.0, 1, 2, 0.5, 3, 'A')",
+        (str(k), k.namespace, k.agent_id, k.session_id),
+    )
+    content = (lambda t: json.dumps(t)) if kind == "postgres" else (lambda t: t)
+    for seq, (role, text) in enumerate([("user", "q1"), ("assistant", "a1")]):
+        raw.execute(
+            f"INSERT INTO {raw.messages} (key, turn, seq, role, content, name, metadata) "
+            "VALUES (?, 1, ?, ?, ?, NULL, '{}')",
+            (str(k), seq, role, content(text)),
+        )
+    async with opened(make_store) as store:
+        record = await store.get(k)
+        assert record is not None
+        assert (record.turn_count, record.message_count, record.epoch) == (1, 2, 3)
+        assert (record.interrupts, record.input_tokens, record.user_id, record.labels) == (
+            [],
+            0,
+            None,
+            {},
+        )
+        assert (record.feedback_count, record.feedback_mean) == (0, None)
+        await store.check(Lease(k, 3, "A"))  # the lease still holds
+        lease, loaded = await claim(store, k, "B")
+        assert loaded is not None and [m.text for m in loaded.messages] == ["q1", "a1"]
+        await store.append_turn(
+            lease, TurnWrite(2, [], 7.0, 0.1, None, [ASK], Usage(input_tokens=1, output_tokens=1))
+        )
+        await store.record_feedback(k, 4.0, "ok", 2, 8.0)
+        await store.claim(
+            key("new"), "B", "echo", "1", 9.0, user_id="u-1", labels={"channel": "web"}
+        )
+        assert (await store.list_sessions(labels={"channel": "web"}))[0].key == key("new")
+    async with opened(make_store) as again:  # reopening migrates nothing more
+        record = await again.get(k)
+        assert record is not None and record.interrupts == [ASK]
+        assert record.feedback_count == 1
+    if kind == "sqlite":
+        with closing(sqlite3.connect(raw.target)) as conn:
+            versions = conn.execute("SELECT version FROM sessionful_schema").fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(raw.target) as pg:
+            versions = pg.execute("SELECT version FROM sessionful_schema").fetchall()
+    assert [v for (v,) in versions] == [1, 2]
 
 
 # -- a model of claims and writes by several owners ----------------------------------------------

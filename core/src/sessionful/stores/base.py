@@ -4,6 +4,12 @@ A store keeps, per session: a record (key, namespace, agent, template version, t
 counters), an append-only log of every turn's messages, the adapter's latest JSON snapshot, and
 the session's lease. Everything is JSON; nothing is ever unpickled.
 
+**Damage stays with its session.** Every read of a stored row is validated (types, ranges, JSON
+nesting depth): a row that is not what this code writes raises
+:class:`~sessionful.CorruptSessionData` naming that session, and nothing in it is run. A listing
+does not fail for one damaged row: it returns the others and a placeholder record for the damaged
+one, with :attr:`SessionRecord.corrupt` saying why. Deleting a damaged session works.
+
 **Fencing.** A process that loads a session *claims* it: the store bumps the session's epoch in
 one atomic step and returns a :class:`Lease` carrying it. Every later write names the lease, and
 the store applies it only if the epoch and owner are still the session's (and the turn number is
@@ -19,18 +25,20 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sessionful.content import Usage
-from sessionful.errors import CorruptSessionData
+from sessionful.errors import CorruptSessionData, SessionNotFound
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage, Interrupt
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "SCHEMA_VERSION",
+    "Feedback",
     "Lease",
     "LoadedSession",
     "SessionRecord",
@@ -42,8 +50,21 @@ __all__ = [
     "encode_snapshot",
 ]
 
-SCHEMA_VERSION = 1
-"""The schema this code writes; a store refuses to open a database with a newer one."""
+SCHEMA_VERSION = 2
+"""The schema this code writes; a store refuses to open a database with a newer one.
+
+Version 2 added, per session: the pending interrupts and the token totals (written by the turn's
+fenced update), ``user_id`` and ``labels`` (set at creation, indexed for listing), and feedback
+(a table of ratings beside the session, with its count and sum on the record). Opening a
+version 1 database migrates it in place."""
+
+MAX_JSON_DEPTH = 200
+"""How deeply stored JSON (message metadata, snapshots, interrupt values) may nest. Deeper data
+is refused when written (``ValueError``) and when read (``CorruptSessionData``), so no read of a
+hostile row can exhaust the stack."""
+
+MAX_LABELS = 64
+"""Labels a session may carry."""
 
 
 class Lease(NamedTuple):
@@ -74,6 +95,46 @@ class SessionRecord(BaseModel):
     input_tokens: int = 0
     """Tokens in, summed over the turns that reported usage."""
     output_tokens: int = 0
+    user_id: str | None = None
+    """The end user the session belongs to (set at creation)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """String labels set at creation, for filtering listings."""
+    feedback_count: int = 0
+    """How many ratings were recorded for the session."""
+    feedback_mean: float | None = None
+    """Their mean, or ``None`` without any."""
+    corrupt: str | None = None
+    """Set only in listings: the session's stored row does not decode, and this says why. The
+    record's other fields are then placeholders (only ``key`` is real); ``get`` or a claim of
+    the session raises ``CorruptSessionData``, and deleting it works."""
+
+    @classmethod
+    def damaged(cls, key: SessionKey, reason: str) -> SessionRecord:
+        """The placeholder a listing shows for a session whose row does not decode."""
+        return cls(
+            key=key,
+            template_id="",
+            template_version="",
+            created_at=0.0,
+            last_activity=0.0,
+            turn_count=0,
+            message_count=0,
+            response_time_sum=0.0,
+            epoch=0,
+            owner=None,
+            corrupt=reason,
+        )
+
+
+class Feedback(NamedTuple):
+    """A rating recorded for a session."""
+
+    rating: float
+    comment: str | None
+    turn: int | None
+    """The turn the rating refers to, if any."""
+    at: float
+    """Wall-clock seconds."""
 
 
 class LoadedSession(BaseModel):
@@ -134,12 +195,24 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def claim(
-        self, key: SessionKey, owner: str, template_id: str, template_version: str, now: float
+        self,
+        key: SessionKey,
+        owner: str,
+        template_id: str,
+        template_version: str,
+        now: float,
+        *,
+        create: bool = True,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[Lease, LoadedSession | None]:
         """Take ``key``'s lease with a new, higher epoch and load its state.
 
-        A missing session is created (with the given template) and ``None`` is returned as its
-        state. Raises ``CorruptSessionData`` when a stored row does not decode.
+        A missing session is created (with the given template, ``user_id`` and ``labels``) and
+        ``None`` is returned as its state; with ``create=False`` it is not, atomically, and
+        ``SessionNotFound`` is raised instead. ``user_id`` and ``labels`` apply only to a session
+        this call creates. Raises ``CorruptSessionData`` when a stored row does not decode, and
+        ``ValueError`` for a ``user_id`` or labels no store can hold (see :func:`check_labels`).
         """
 
     @abstractmethod
@@ -160,7 +233,8 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def get(self, key: SessionKey) -> SessionRecord | None:
-        """The record of ``key``, or ``None``."""
+        """The record of ``key``, or ``None``. Raises ``CorruptSessionData`` for a damaged
+        row."""
 
     @abstractmethod
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
@@ -174,18 +248,63 @@ class SessionStore(ABC):
         agent_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
-        """Records ordered by key string, ``after`` the given key string (keyset paging)."""
+        """Records ordered by key string, ``after`` the given key string (keyset paging).
+
+        Filters (each ``None`` is no filter): ``namespace``, ``agent_id``, ``user_id``;
+        ``labels``, all of whose pairs a session's labels must hold; and the activity window,
+        ``active_after <= last_activity < active_before`` (wall seconds). A damaged row does not
+        fail the listing: it comes back as :meth:`SessionRecord.damaged` (``corrupt`` set)."""
+
+    async def count_sessions(
+        self, namespace: str | None = None, *, agent_id: str | None = None
+    ) -> int:
+        """How many sessions there are (in ``namespace``; for ``agent_id``), without loading
+        their records. This default pages through :meth:`list_sessions`; the built-in stores
+        count in the database, on an index."""
+        total, after = 0, None
+        while True:
+            page = await self.list_sessions(
+                namespace=namespace, agent_id=agent_id, after=after, limit=1000
+            )
+            total += len(page)
+            if len(page) < 1000:
+                return total
+            after = str(page[-1].key)
 
     @abstractmethod
     async def delete(self, key: SessionKey) -> dict[str, int]:
-        """Delete everything ``key`` owns; return counts by kind (``sessions``, ``messages``,
-        ``snapshots``)."""
+        """Delete everything ``key`` owns, damaged or not; return counts by kind
+        (``sessions``, ``messages``, ``snapshots``; ``feedback`` when there was some)."""
 
     @abstractmethod
-    async def purge_idle(self, before: float, limit: int) -> list[SessionKey]:
+    async def purge_idle(
+        self, before: float, limit: int, exclude: Collection[SessionKey] = ()
+    ) -> list[SessionKey]:
         """Delete up to ``limit`` sessions whose last activity is older than ``before`` (wall
-        seconds), oldest first; return their keys. Call repeatedly for bounded batches."""
+        seconds), oldest first, never one in ``exclude`` (the sessions with a turn in flight
+        in the caller's process); return their keys. Call repeatedly for bounded batches."""
+
+    @abstractmethod
+    async def record_feedback(
+        self,
+        key: SessionKey,
+        rating: float,
+        comment: str | None = None,
+        turn: int | None = None,
+        at: float = 0.0,
+    ) -> None:
+        """Record a rating of ``key``'s session (stored with it, deleted with it; not fenced:
+        feedback does not advance the session). Raises ``SessionNotFound`` when it does not
+        exist, ``ValueError`` for a rating that is not a finite number or a negative turn."""
+
+    @abstractmethod
+    async def feedback(self, key: SessionKey) -> list[Feedback]:
+        """The ratings recorded for ``key``'s session, oldest first."""
 
 
 # -- JSON encoding shared by the SQL stores ---------------------------------------------------
@@ -198,7 +317,8 @@ common row stays small and readable; its ``content`` column always holds the mes
 
 
 def encode_message(message: ChatMessage) -> tuple[str, str, str | None, str]:
-    """``(role, text, name, metadata JSON)`` for a log row."""
+    """``(role, text, name, metadata JSON)`` for a log row. Raises ``ValueError`` for what JSON
+    cannot hold or for metadata nested deeper than :data:`MAX_JSON_DEPTH`."""
     if (
         isinstance(message.content, str)
         and not message.tool_calls
@@ -206,20 +326,19 @@ def encode_message(message: ChatMessage) -> tuple[str, str, str | None, str]:
         and message.usage is None
         and _RICH not in message.metadata
     ):
-        return message.role, message.content, message.name, _dumps(message.metadata)
+        return message.role, message.content, message.name, dumps(message.metadata)
     # Only the message's own empty fields are left out: a block's ``type`` is a default too, and
     # without it the block cannot be told apart when the row is read back.
     dumped = message.model_dump(mode="json", exclude={"role", "name"})
     whole = {k: v for k, v in dumped.items() if k == "content" or v not in (None, [], {})}
-    return message.role, message.text, message.name, _dumps({_RICH: 1, "message": whole})
+    return message.role, message.text, message.name, dumps({_RICH: 1, "message": whole})
 
 
 def decode_message(key: SessionKey, role: Any, content: Any, name: Any, meta: Any) -> ChatMessage:
     """A log row back to a message; anything but plain JSON of the right shape is refused."""
+    metadata = loads(key, meta, "a logged message's metadata")
     try:
-        metadata = json.loads(meta)
         if isinstance(metadata, dict) and _RICH in metadata:
-            _refuse_envelopes(key, metadata)
             whole = metadata["message"]
             if not isinstance(whole, dict):
                 raise TypeError("a rich message row does not hold an object")
@@ -230,47 +349,151 @@ def decode_message(key: SessionKey, role: Any, content: Any, name: Any, meta: An
         message = ChatMessage(role=role, content=content, name=name, metadata=metadata)
     except (ValueError, TypeError, KeyError, ValidationError) as exc:
         raise CorruptSessionData(key, f"a logged message does not decode: {exc}") from exc
-    _refuse_envelopes(key, metadata)
     return message
 
 
 def encode_snapshot(snapshot: Mapping[str, Any]) -> str:
-    """A snapshot as JSON text; raises ``TypeError`` for anything JSON cannot hold."""
-    return _dumps(dict(snapshot))
+    """A snapshot as JSON text; raises ``TypeError`` for anything JSON cannot hold and
+    ``ValueError`` for NaN, infinities or nesting deeper than :data:`MAX_JSON_DEPTH`."""
+    return dumps(dict(snapshot))
 
 
 def decode_snapshot(key: SessionKey, text: Any) -> dict[str, Any] | None:
     """JSON text back to a snapshot dict; ``None`` stays ``None``."""
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except (ValueError, TypeError) as exc:
-        raise CorruptSessionData(key, f"the snapshot is not JSON: {exc}") from exc
+    value = loads(key, text, "the snapshot")
     if not isinstance(value, dict):
         raise CorruptSessionData(key, "the snapshot is not a JSON object")
-    _refuse_envelopes(key, value)
     return value
 
 
-def _refuse_envelopes(key: SessionKey, value: Any) -> None:
-    """Refuse LangChain's serialised-constructor envelope (``{"lc": 1, "type": "constructor"}``)
-    anywhere in stored JSON. We never revive objects, but an adapter handing stored data to a
-    framework's loader could; such data has no business in a session, so it is refused."""
-    stack = [value]
+def encode_interrupts(interrupts: Sequence[Interrupt]) -> str | None:
+    """Pending interrupts as JSON text (``None`` for none, so a plain turn writes a NULL)."""
+    if not interrupts:
+        return None
+    return dumps([{"id": i.id, "value": i.value} for i in interrupts])
+
+
+def decode_interrupts(key: SessionKey, text: Any) -> list[Interrupt]:
+    """JSON text back to pending interrupts; ``None`` is none."""
+    if text is None:
+        return []
+    value = loads(key, text, "the pending interrupts")
+    if not isinstance(value, list):
+        raise CorruptSessionData(key, "the pending interrupts are not a JSON list")
+    try:
+        return [Interrupt.model_validate(item) for item in value]
+    except ValidationError as exc:
+        raise CorruptSessionData(key, f"a pending interrupt does not decode: {exc}") from exc
+
+
+def check_user_id(user_id: str | None) -> str | None:
+    """``user_id`` if every store can hold it (a string without NUL); else ``ValueError``."""
+    if user_id is not None and (not isinstance(user_id, str) or "\x00" in user_id):
+        raise ValueError(f"a user id is a string without NUL characters, not {user_id!r}")
+    return user_id
+
+
+def check_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """``labels`` as a dict, if every store can hold them (at most :data:`MAX_LABELS` pairs of
+    strings without NUL, names not empty); else ``ValueError``."""
+    if not labels:
+        return {}
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"a session carries at most {MAX_LABELS} labels, not {len(labels)}")
+    for name, value in labels.items():
+        if not isinstance(name, str) or not name or "\x00" in name:
+            raise ValueError(f"a label name is a non-empty string without NUL, not {name!r}")
+        if not isinstance(value, str) or "\x00" in value:
+            raise ValueError(f"label {name!r}: a value is a string without NUL, not {value!r}")
+    return dict(labels)
+
+
+def encode_labels(labels: Mapping[str, str]) -> str | None:
+    """Labels as JSON text (``None`` for none)."""
+    return dumps(dict(labels)) if labels else None
+
+
+def decode_labels(key: SessionKey, text: Any) -> dict[str, str]:
+    """JSON text back to labels; ``None`` is none."""
+    if text is None:
+        return {}
+    value = loads(key, text, "the labels")
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CorruptSessionData(key, "the labels are not a JSON object of strings")
+    return value
+
+
+def check_feedback(rating: float, turn: int | None) -> float:
+    """``rating`` as a float, if it is finite and ``turn`` is ``None`` or a turn number."""
+    if isinstance(rating, bool) or not isinstance(rating, (int, float)):
+        raise ValueError(f"a rating is a number, not {rating!r}")
+    if not math.isfinite(rating):
+        raise ValueError(f"a rating is a finite number, not {rating!r}")
+    if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 0):
+        raise ValueError(f"a rated turn is a turn number (>= 0), not {turn!r}")
+    return float(rating)
+
+
+def loads(key: SessionKey, text: Any, what: str) -> Any:
+    """Stored JSON text back to a value, refused (``CorruptSessionData``) unless it is JSON
+    nested at most :data:`MAX_JSON_DEPTH` deep with no LangChain object envelope in it."""
+    if isinstance(text, (bytes, bytearray)):
+        raise CorruptSessionData(key, f"{what} is bytes, not JSON text")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise CorruptSessionData(key, f"{what} nests too deeply") from None
+    except (ValueError, TypeError) as exc:
+        raise CorruptSessionData(key, f"{what} is not JSON: {exc}") from exc
+    _check_stored(key, value, what)
+    return value
+
+
+def _check_stored(key: SessionKey, value: Any, what: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_JSON_DEPTH`, and LangChain's serialised-constructor
+    envelope (``{"lc": 1, "type": "constructor"}``) anywhere in stored JSON. We never revive
+    objects, but an adapter handing stored data to a framework's loader could; such data has no
+    business in a session, so it is refused."""
+    if not isinstance(value, (dict, list)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise CorruptSessionData(key, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, dict):
             if "lc" in item and item.get("type") in ("constructor", "secret", "not_implemented"):
                 raise CorruptSessionData(key, "stored data holds a LangChain object envelope")
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        else:
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
 
 
-def _dumps(value: Any) -> str:
+def _too_deep(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+    return False
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text for a column; ``ValueError`` for NaN, infinities or nesting deeper
+    than :data:`MAX_JSON_DEPTH` (which no read would accept), ``TypeError`` for non-JSON."""
+    if value and isinstance(value, (dict, list)) and _too_deep(value):
+        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep")
     # allow_nan=False: NaN and Infinity are not JSON, and Postgres' jsonb refuses them.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def not_found(key: SessionKey) -> SessionNotFound:
+    """The error for a session a call needs and the store does not have."""
+    return SessionNotFound(key)
 
 
 def finite(value: float) -> float:

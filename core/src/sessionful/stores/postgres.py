@@ -19,12 +19,15 @@ parameters are this store's own and are taken out before connecting:
     seconds an operation keeps retrying while the server is unreachable, restarting, or aborts
     the transaction for a serialization failure or deadlock; then ``StoreUnavailable``.
 
-The tables are ``sessionful`` (one row per session: record, lease, latest snapshot),
-``sessionful_messages`` (the append-only log) and ``sessionful_schema`` (the schema
-version); they are created or migrated by :meth:`PostgresStore.open` under an advisory lock, so
-several processes may open one database at once. Every value column holds JSON text (a message's
-content and name as JSON strings, so any Python string round-trips, NUL characters included);
-nothing is ever unpickled. Every statement is parameterised.
+The tables are ``sessionful`` (one row per session: record, lease, latest snapshot, pending
+interrupts, token totals, user id, labels, feedback count and sum), ``sessionful_messages`` (the
+append-only log), ``sessionful_labels`` (one row per label: the index label filters use),
+``sessionful_feedback`` (the ratings) and ``sessionful_schema`` (the schema version); they are
+created or migrated by :meth:`PostgresStore.open` under an advisory lock, so several processes
+may open one database at once. Every value column holds JSON text (a message's content and name,
+a feedback comment, as JSON strings, so any Python string round-trips, NUL characters included);
+the user id and labels are plain text and refuse NUL. Nothing is ever unpickled. Every statement
+is parameterised.
 
 Each write is one atomic statement or transaction, fenced on the session's epoch, owner and turn
 number: a claim is one ``INSERT ... ON CONFLICT DO UPDATE`` that bumps the epoch and reads the log
@@ -40,7 +43,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -50,20 +53,27 @@ from sessionful.errors import (
     CorruptSessionData,
     LeaseLost,
     SchemaTooNew,
+    SessionNotFound,
     StoreError,
     StoreUnavailable,
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores._codec import LOADED, RECORD, loaded, record
+from sessionful.stores._codec import EPOCH, LOADED, RECORD, listed, loaded, record
 from sessionful.stores.base import (
     SCHEMA_VERSION,
+    Feedback,
     Lease,
     LoadedSession,
     SessionRecord,
     SessionStore,
     TurnWrite,
+    check_feedback,
+    check_labels,
+    check_user_id,
     decode_message,
+    encode_interrupts,
+    encode_labels,
     encode_message,
     encode_snapshot,
     finite,
@@ -117,19 +127,64 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (key, turn, seq)
         )""",
     ),
+    2: (
+        # ADD COLUMN with a constant default rewrites nothing: the migration is instant.
+        """ALTER TABLE sessionful
+            ADD COLUMN interrupts TEXT,
+            ADD COLUMN input_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN output_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN user_id TEXT,
+            ADD COLUMN labels TEXT,
+            ADD COLUMN feedback_count INTEGER NOT NULL DEFAULT 0,
+            ADD COLUMN feedback_sum DOUBLE PRECISION NOT NULL DEFAULT 0""",
+        "CREATE INDEX sessionful_by_user ON sessionful (namespace, user_id, key)",
+        """CREATE TABLE sessionful_labels (
+            key TEXT COLLATE "C" NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (key, name)
+        )""",
+        "CREATE INDEX sessionful_labels_by_value ON sessionful_labels (name, value, key)",
+        """CREATE TABLE sessionful_feedback (
+            key TEXT COLLATE "C" NOT NULL,
+            seq INTEGER NOT NULL,
+            rating DOUBLE PRECISION NOT NULL,
+            comment TEXT,
+            turn INTEGER,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (key, seq)
+        )""",
+    ),
 }
 """Schema version -> the statements that bring the previous version to it."""
 
+# xmax = 0 on the returned row version: it was inserted, not updated by the conflict clause.
 _CLAIM = (
     "INSERT INTO sessionful AS s (key, namespace, agent_id, session_id, template_id, "
-    "template_version, created_at, last_activity, epoch, owner) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+    "template_version, created_at, last_activity, epoch, owner, user_id, labels) "
+    "VALUES (%(key)s, %(namespace)s, %(agent)s, %(session)s, %(template)s, %(version)s, "
+    "%(now)s, %(now)s, 1, %(owner)s, %(user)s, %(labels)s) "
     "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner, "
     # A claim is activity: retention must not purge a session while it is being restored.
     "last_activity = GREATEST(s.last_activity, EXCLUDED.last_activity) "
-    f"RETURNING {LOADED}"
+    f"RETURNING {LOADED}, (s.xmax = 0) AS inserted"
 )
-# Run after _CLAIM in its transaction: the row is locked, so no turn can land in between.
+_CLAIM_LABELLED = f"""
+WITH claimed AS ({_CLAIM}), labelled AS (
+    INSERT INTO sessionful_labels (key, name, value)
+    SELECT %(key)s, x.name, x.value
+    FROM claimed, unnest(%(names)s::text[], %(values)s::text[]) AS x(name, value)
+    WHERE claimed.inserted
+    RETURNING 1
+)
+SELECT * FROM claimed
+"""
+_CLAIM_EXISTING = (
+    "UPDATE sessionful AS s SET epoch = s.epoch + 1, owner = %(owner)s, "
+    "last_activity = GREATEST(s.last_activity, %(now)s) WHERE key = %(key)s "
+    f"RETURNING {LOADED}, false AS inserted"
+)
+# Run after the claim in its transaction: the row is locked, so no turn can land in between.
 _LOG_AFTER_SNAPSHOT = (
     "SELECT role, content, name, metadata FROM sessionful_messages "
     "WHERE key = %s AND turn > (SELECT snapshot_turn FROM sessionful WHERE key = %s) "
@@ -138,7 +193,9 @@ _LOG_AFTER_SNAPSHOT = (
 
 _APPEND_SET = (
     "turn_count = %(turn)s, message_count = s.message_count + %(count)s, "
-    "last_activity = %(finished)s, response_time_sum = s.response_time_sum + %(duration)s"
+    "last_activity = %(finished)s, response_time_sum = s.response_time_sum + %(duration)s, "
+    "interrupts = %(interrupts)s, input_tokens = s.input_tokens + %(tokens_in)s, "
+    "output_tokens = s.output_tokens + %(tokens_out)s"
 )
 _APPEND = """
 WITH fenced AS (
@@ -362,39 +419,57 @@ class PostgresStore(SessionStore):
     # -- the contract -------------------------------------------------------------------------
 
     async def claim(
-        self, key: SessionKey, owner: str, template_id: str, template_version: str, now: float
+        self,
+        key: SessionKey,
+        owner: str,
+        template_id: str,
+        template_version: str,
+        now: float,
+        *,
+        create: bool = True,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[Lease, LoadedSession | None]:
-        """Bump the epoch (creating the record if missing) and load the state, in one
-        transaction: the upsert locks the row, so the log read after it is consistent."""
+        """Bump the epoch (creating the record if missing and ``create``) and load the state,
+        in one transaction: the upsert (or update) locks the row, so the log read after it is
+        consistent; a damaged row is decoded inside it, so its refusal rolls the claim back."""
         text = str(key)
+        params: dict[str, Any] = {"key": text, "owner": owner, "now": now}
+        statement = _CLAIM_EXISTING
+        if create:
+            chosen = check_labels(labels)
+            params.update(
+                namespace=key.namespace,
+                agent=key.agent_id,
+                session=key.session_id,
+                template=template_id,
+                version=template_version,
+                user=check_user_id(user_id),
+                labels=encode_labels(chosen),
+            )
+            statement = _CLAIM
+            if chosen:
+                params.update(names=list(chosen), values=list(chosen.values()))
+                statement = _CLAIM_LABELLED
 
-        async def operation(conn: Conn, attempt: int) -> tuple[Any, list[Any]]:
-            async with conn.transaction(), conn.pipeline():
-                claimed = await conn.execute(
-                    _CLAIM,
-                    (
-                        text,
-                        key.namespace,
-                        key.agent_id,
-                        key.session_id,
-                        template_id,
-                        template_version,
-                        now,
-                        now,
-                        owner,
-                    ),
-                )
-                log = await conn.execute(_LOG_AFTER_SNAPSHOT, (text, text))
-                row = await claimed.fetchone()
-                rows = await log.fetchall()
-            return row, rows
+        async def operation(conn: Conn, attempt: int) -> tuple[Lease, LoadedSession | None] | None:
+            async with conn.transaction():
+                async with conn.pipeline():
+                    claimed = await conn.execute(statement, params)
+                    log = await conn.execute(_LOG_AFTER_SNAPSHOT, (text, text))
+                    row = await claimed.fetchone()
+                    rows = await log.fetchall()
+                if row is None:  # create=False and no such session: nothing was written
+                    return None
+                lease = Lease(key, row[EPOCH], owner)
+                if row[-1]:  # inserted: a new session
+                    return lease, None
+                return lease, loaded(key, row[:-1], rows, _message)
 
-        row, rows = await self._run(operation)
-        assert row is not None
-        lease = Lease(key, row[8], owner)
-        if lease.epoch == 1:  # a new record (an existing one is bumped past 1)
-            return lease, None
-        return lease, loaded(key, row, rows, _message)
+        claim = await self._run(operation)
+        if claim is None:
+            raise SessionNotFound(key)
+        return claim
 
     async def check(self, lease: Lease) -> None:
         """Raise ``LeaseLost`` if the session was claimed (or deleted) since ``lease``."""
@@ -412,6 +487,7 @@ class PostgresStore(SessionStore):
     async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
         """Append the turn in one statement, fenced on epoch, owner and turn number."""
         encoded = [encode_message(m) for m in turn.messages]
+        usage = turn.usage
         params: dict[str, Any] = {
             "key": str(lease.key),
             "epoch": lease.epoch,
@@ -425,6 +501,9 @@ class PostgresStore(SessionStore):
             "contents": [_json_text(m[1]) for m in encoded],
             "names": [_json_text(m[2]) for m in encoded],
             "metas": [m[3] for m in encoded],
+            "interrupts": encode_interrupts(turn.interrupts),
+            "tokens_in": 0 if usage is None else usage.input_tokens,
+            "tokens_out": 0 if usage is None else usage.output_tokens,
         }
         statement = _APPEND_PLAIN
         if turn.snapshot is not None:
@@ -477,7 +556,7 @@ class PostgresStore(SessionStore):
             return await cursor.fetchone()
 
         row = await self._run(operation)
-        return None if row is None else record(row)
+        return None if row is None else record(row, key)
 
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
         """The logged messages, oldest first; the latest ``limit`` when given."""
@@ -500,20 +579,41 @@ class PostgresStore(SessionStore):
         agent_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
-        """Records by key string (code point order), filtered, ``after`` a key string."""
+        """Records by key string (code point order), filtered, ``after`` a key string; damaged
+        rows come back flagged ``corrupt``."""
+        clauses, values = _filters(
+            namespace, agent_id, user_id, labels, active_after, active_before
+        )
+        clauses.append("key > %s")
+        values += [after or "", max(0, limit)]
+        statement = (
+            f"SELECT {RECORD} FROM sessionful WHERE {' AND '.join(clauses)} ORDER BY key LIMIT %s"
+        )
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
-            cursor = await conn.execute(
-                f"SELECT {RECORD} FROM sessionful WHERE key > %s "
-                "AND (%s::text IS NULL OR namespace = %s) "
-                "AND (%s::text IS NULL OR agent_id = %s) "
-                "ORDER BY key LIMIT %s",
-                (after or "", namespace, namespace, agent_id, agent_id, max(0, limit)),
-            )
+            cursor = await conn.execute(statement, values)
             return await cursor.fetchall()
 
-        return [record(row) for row in await self._run(operation)]
+        return listed(await self._run(operation))
+
+    async def count_sessions(
+        self, namespace: str | None = None, *, agent_id: str | None = None
+    ) -> int:
+        """How many sessions match, counted on the ``(namespace, agent_id, key)`` index."""
+        clauses, values = _filters(namespace, agent_id)
+        where = " AND ".join(clauses) or "true"
+
+        async def operation(conn: Conn, attempt: int) -> int:
+            cursor = await conn.execute(f"SELECT count(*) FROM sessionful WHERE {where}", values)
+            row = await cursor.fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._run(operation)
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         """Delete the record (first: that waits for a turn being written), then the log."""
@@ -530,33 +630,144 @@ class PostgresStore(SessionStore):
                     "DELETE FROM sessionful_messages WHERE key = %s", (text,)
                 )
                 messages = cursor.rowcount
-            return {
+                cursor = await conn.execute(
+                    "DELETE FROM sessionful_feedback WHERE key = %s", (text,)
+                )
+                feedback = cursor.rowcount
+                await conn.execute("DELETE FROM sessionful_labels WHERE key = %s", (text,))
+            deleted = {
                 "sessions": 0 if row is None else 1,
                 "messages": messages,
                 "snapshots": 0 if row is None else int(row[0]),
             }
+            if feedback:
+                deleted["feedback"] = feedback
+            return deleted
 
         return await self._run(operation)
 
-    async def purge_idle(self, before: float, limit: int) -> list[SessionKey]:
-        """Delete up to ``limit`` sessions idle since before ``before``, oldest first. Rows
-        another transaction holds are skipped, so concurrent purgers take different batches."""
+    async def purge_idle(
+        self, before: float, limit: int, exclude: Collection[SessionKey] = ()
+    ) -> list[SessionKey]:
+        """Delete up to ``limit`` sessions idle since before ``before``, oldest first, none of
+        ``exclude``. Rows another transaction holds are skipped, so concurrent purgers take
+        different batches."""
+        spared = sorted({str(k) for k in exclude})
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
             async with conn.transaction():
                 cursor = await conn.execute(
                     "DELETE FROM sessionful WHERE key IN ("
                     "  SELECT key FROM sessionful WHERE last_activity < %s"
+                    "  AND NOT (key = ANY(%s::text[]))"
                     "  ORDER BY last_activity, key LIMIT %s FOR UPDATE SKIP LOCKED"
                     ") RETURNING last_activity, key",
-                    (before, max(0, limit)),
+                    (before, spared, max(0, limit)),
                 )
                 rows = sorted(await cursor.fetchall())
                 if rows:
-                    await conn.execute(
-                        "DELETE FROM sessionful_messages WHERE key = ANY(%s)",
-                        ([row[1] for row in rows],),
-                    )
+                    keys = [row[1] for row in rows]
+                    for table in (
+                        "sessionful_messages",
+                        "sessionful_feedback",
+                        "sessionful_labels",
+                    ):
+                        await conn.execute(f"DELETE FROM {table} WHERE key = ANY(%s)", (keys,))
             return rows
 
-        return [SessionKey.parse(row[1]) for row in await self._run(operation)]
+        purged = []
+        for _, text in await self._run(operation):
+            try:
+                purged.append(SessionKey.parse(text))
+            except (ValueError, TypeError):  # a damaged key: its rows are gone all the same
+                continue
+        return purged
+
+    async def record_feedback(
+        self,
+        key: SessionKey,
+        rating: float,
+        comment: str | None = None,
+        turn: int | None = None,
+        at: float = 0.0,
+    ) -> None:
+        """Keep the rating with the session, its count and sum on the record, in one statement;
+        ``SessionNotFound`` when there is no such session (a delete holding the row first wins).
+        """
+        rating = check_feedback(rating, turn)
+        if comment is not None and not isinstance(comment, str):
+            raise ValueError(f"a comment is text, not {comment!r}")
+        params = {
+            "key": str(key),
+            "rating": rating,
+            "comment": _json_text(comment),
+            "turn": turn,
+            "at": finite(at),
+        }
+
+        async def operation(conn: Conn, attempt: int) -> int:
+            cursor = await conn.execute(_FEEDBACK, params)
+            return cursor.rowcount
+
+        if await self._run(operation) != 1:
+            raise SessionNotFound(key)
+
+    async def feedback(self, key: SessionKey) -> list[Feedback]:
+        """The session's ratings, oldest first."""
+
+        async def operation(conn: Conn, attempt: int) -> list[Any]:
+            cursor = await conn.execute(
+                "SELECT rating, comment, turn, at FROM sessionful_feedback "
+                "WHERE key = %s ORDER BY seq",
+                (str(key),),
+            )
+            return await cursor.fetchall()
+
+        found = []
+        for rating, comment, turn, at in await self._run(operation):
+            try:
+                text = None if comment is None else json.loads(comment)
+            except ValueError as exc:
+                raise CorruptSessionData(key, f"a feedback comment is not JSON: {exc}") from exc
+            if not (text is None or isinstance(text, str)):
+                raise CorruptSessionData(key, "a feedback comment is not a JSON string")
+            found.append(Feedback(rating, text, turn, at))
+        return found
+
+
+_FEEDBACK = """
+WITH rated AS (
+    UPDATE sessionful SET feedback_count = feedback_count + 1,
+        feedback_sum = feedback_sum + %(rating)s
+    WHERE key = %(key)s RETURNING key, feedback_count
+)
+INSERT INTO sessionful_feedback (key, seq, rating, comment, turn, at)
+SELECT rated.key, rated.feedback_count, %(rating)s, %(comment)s, %(turn)s, %(at)s FROM rated
+"""
+
+
+def _filters(
+    namespace: str | None,
+    agent_id: str | None,
+    user_id: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    active_after: float | None = None,
+    active_before: float | None = None,
+) -> tuple[list[str], list[Any]]:
+    """``WHERE`` clauses (ANDed) and their values for a listing's filters."""
+    clauses: list[str] = []
+    values: list[Any] = []
+    for column, value in (("namespace", namespace), ("agent_id", agent_id), ("user_id", user_id)):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            values.append(value)
+    for name, value in (labels or {}).items():
+        clauses.append("key IN (SELECT key FROM sessionful_labels WHERE name = %s AND value = %s)")
+        values += [name, value]
+    if active_after is not None:
+        clauses.append("last_activity >= %s")
+        values.append(active_after)
+    if active_before is not None:
+        clauses.append("last_activity < %s")
+        values.append(active_before)
+    return clauses, values

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -23,19 +23,26 @@ from sessionful.errors import (
     CorruptSessionData,
     LeaseLost,
     SchemaTooNew,
+    SessionNotFound,
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores._codec import LOADED, RECORD, loaded, record
+from sessionful.stores._codec import EPOCH, LOADED, RECORD, SNAPSHOT_TURN, listed, loaded, record
 from sessionful.stores._sqlite_writer import Connection, Fence, Writer, retry, transaction
 from sessionful.stores.base import (
     SCHEMA_VERSION,
+    Feedback,
     Lease,
     LoadedSession,
     SessionRecord,
     SessionStore,
     TurnWrite,
+    check_feedback,
+    check_labels,
+    check_user_id,
     decode_message,
+    encode_interrupts,
+    encode_labels,
     encode_message,
     encode_snapshot,
     finite,
@@ -81,17 +88,48 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (key, turn, seq)
         ) WITHOUT ROWID""",
     ),
+    2: (
+        # Pending interrupts (JSON, NULL for none) and token totals ride on a turn's update.
+        "ALTER TABLE sessions ADD COLUMN interrupts TEXT",
+        "ALTER TABLE sessions ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0",
+        # Set at creation; labels as a JSON object here (read with the record) and as rows in
+        # session_labels (the index a label filter uses).
+        "ALTER TABLE sessions ADD COLUMN user_id TEXT",
+        "ALTER TABLE sessions ADD COLUMN labels TEXT",
+        "ALTER TABLE sessions ADD COLUMN feedback_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN feedback_sum REAL NOT NULL DEFAULT 0",
+        "CREATE INDEX sessions_by_user ON sessions (namespace, user_id, key)",
+        """CREATE TABLE session_labels (
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (key, name)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX session_labels_by_value ON session_labels (name, value, key)",
+        """CREATE TABLE session_feedback (
+            key TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            rating REAL NOT NULL,
+            comment TEXT,
+            turn INTEGER,
+            at REAL NOT NULL,
+            PRIMARY KEY (key, seq)
+        ) WITHOUT ROWID""",
+    ),
 }
 """Schema version -> the statements that bring the previous version to it."""
 
 
 _APPEND = (
     "UPDATE sessions SET turn_count = ?, message_count = message_count + ?, last_activity = ?, "
-    "response_time_sum = response_time_sum + ?{} "
+    "response_time_sum = response_time_sum + ?, interrupts = ?, "
+    "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?{} "
     "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?"
 )
 """A turn's fenced update of the record: it changes the row only if the lease and the turn
-number hold (then the turn's messages are inserted, in the same transaction)."""
+number hold (then the turn's messages are inserted, in the same transaction). The pending
+interrupts and the usage ride on it: a turn is still one UPDATE and one insert of its log."""
 _APPEND_SNAPSHOT = _APPEND.format(", snapshot = ?, snapshot_turn = ?")
 _APPEND = _APPEND.format("")
 _LOG = (
@@ -251,10 +289,21 @@ class SQLiteStore(SessionStore):
     # -- the contract -------------------------------------------------------------------------
 
     async def claim(
-        self, key: SessionKey, owner: str, template_id: str, template_version: str, now: float
+        self,
+        key: SessionKey,
+        owner: str,
+        template_id: str,
+        template_version: str,
+        now: float,
+        *,
+        create: bool = True,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[Lease, LoadedSession | None]:
-        """Bump the epoch (creating the record if missing) and load the state, atomically."""
-        return await self._call(self._claim, key, owner, template_id, template_version, now)
+        """Bump the epoch (creating the record if missing and ``create``) and load the state,
+        atomically."""
+        new = (check_user_id(user_id), check_labels(labels)) if create else None
+        return await self._call(self._claim, key, owner, template_id, template_version, now, new)
 
     def _claim(
         self,
@@ -264,16 +313,20 @@ class SQLiteStore(SessionStore):
         template_id: str,
         template_version: str,
         now: float,
+        new: tuple[str | None, dict[str, str]] | None,
     ) -> tuple[Lease, LoadedSession | None]:
         text = str(key)
 
-        def body() -> tuple[Lease, tuple[Any, ...] | None, list[tuple[Any, ...]]]:
+        def body() -> tuple[Lease | None, LoadedSession | None]:
             row = conn.execute(f"SELECT {LOADED} FROM sessions WHERE key = ?", (text,)).fetchone()
             if row is None:
+                if new is None:  # create=False: nothing is written
+                    return None, None
+                user_id, labels = new
                 conn.execute(
                     "INSERT INTO sessions (key, namespace, agent_id, session_id, template_id, "
-                    "template_version, created_at, last_activity, epoch, owner) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                    "template_version, created_at, last_activity, epoch, owner, user_id, labels) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                     (
                         text,
                         key.namespace,
@@ -284,30 +337,42 @@ class SQLiteStore(SessionStore):
                         now,
                         now,
                         owner,
+                        user_id,
+                        encode_labels(labels),
                     ),
                 )
-                return Lease(key, 1, owner), None, []
-            if type(row[8]) is not int:  # SQLite columns hold any type
-                raise CorruptSessionData(key, f"the stored epoch is not an integer: {row[8]!r}")
-            epoch = row[8] + 1
+                if labels:
+                    conn.executemany(
+                        "INSERT INTO session_labels (key, name, value) VALUES (?, ?, ?)",
+                        [(text, name, value) for name, value in labels.items()],
+                    )
+                return Lease(key, 1, owner), None
+            epoch = row[EPOCH]
+            if type(epoch) is not int or epoch < 0:  # SQLite columns hold any type
+                raise CorruptSessionData(key, f"the stored epoch is not an integer: {epoch!r}")
+            since = row[SNAPSHOT_TURN]
+            if type(since) is not int:
+                raise CorruptSessionData(key, f"the snapshot turn is not an integer: {since!r}")
+            messages = conn.execute(
+                "SELECT role, content, name, metadata FROM messages "
+                "WHERE key = ? AND turn > ? ORDER BY turn, seq",
+                (text, since),
+            ).fetchall()
+            # Decoded before the epoch moves: a damaged session is refused and left as it was.
+            state = loaded(key, (*row[:EPOCH], epoch + 1, owner, *row[EPOCH + 2 :]), messages)
             conn.execute(
                 # A claim is activity: retention must not purge a session being restored.
                 "UPDATE sessions SET epoch = ?, owner = ?, last_activity = max(last_activity, ?) "
                 "WHERE key = ?",
-                (epoch, owner, now, text),
+                (epoch + 1, owner, now, text),
             )
-            messages = conn.execute(
-                "SELECT role, content, name, metadata FROM messages "
-                "WHERE key = ? AND turn > ? ORDER BY turn, seq",
-                (text, row[11]),
-            ).fetchall()
-            return Lease(key, epoch, owner), row, messages
+            return Lease(key, epoch + 1, owner), state
 
-        lease, row, rows = self._write(conn, body)
+        lease, state = self._write(conn, body)
+        if lease is None:
+            raise SessionNotFound(key)
         conn.fence.known[text] = (lease.epoch, owner)
-        if row is None:
-            return lease, None
-        return lease, loaded(key, (*row[:8], lease.epoch, owner, *row[10:]), rows)
+        return lease, state
 
     async def check(self, lease: Lease) -> None:
         """Raise ``LeaseLost`` if the session's epoch is no longer ``lease.epoch``.
@@ -351,8 +416,10 @@ class SQLiteStore(SessionStore):
     @staticmethod
     def _append(conn: Connection, lease: Lease, turn: TurnWrite) -> None:
         text = str(lease.key)
+        usage = turn.usage
         values: tuple[Any, ...] = (turn.turn, len(turn.messages), turn.finished_at)
-        values += (finite(turn.duration),)
+        values += (finite(turn.duration), encode_interrupts(turn.interrupts))
+        values += (0, 0) if usage is None else (usage.input_tokens, usage.output_tokens)
         statement = _APPEND
         if turn.snapshot is not None:
             statement = _APPEND_SNAPSHOT
@@ -391,7 +458,7 @@ class SQLiteStore(SessionStore):
     @staticmethod
     def _get(conn: sqlite3.Connection, key: SessionKey) -> SessionRecord | None:
         row = conn.execute(f"SELECT {RECORD} FROM sessions WHERE key = ?", (str(key),)).fetchone()
-        return None if row is None else record(row)
+        return None if row is None else record(row, key)
 
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
         """The logged messages, oldest first; the latest ``limit`` when given."""
@@ -413,30 +480,42 @@ class SQLiteStore(SessionStore):
         agent_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
-        """Records by key string, filtered, ``after`` a key string (keyset paging)."""
-        return await self._call(self._list, namespace, agent_id, after, limit)
+        """Records by key string, filtered, ``after`` a key string (keyset paging); damaged
+        rows come back flagged ``corrupt``."""
+        clauses, values = _filters(
+            namespace, agent_id, user_id, labels, active_after, active_before
+        )
+        clauses.append("key > ?")
+        values.append(after or "")
+        return await self._call(self._list, " AND ".join(clauses), values, limit)
 
     @staticmethod
     def _list(
-        conn: sqlite3.Connection,
-        namespace: str | None,
-        agent_id: str | None,
-        after: str | None,
-        limit: int,
+        conn: sqlite3.Connection, where: str, values: list[Any], limit: int
     ) -> list[SessionRecord]:
-        clauses, values = ["key > ?"], [after or ""]
-        if namespace is not None:
-            clauses.append("namespace = ?")
-            values.append(namespace)
-        if agent_id is not None:
-            clauses.append("agent_id = ?")
-            values.append(agent_id)
         rows = conn.execute(
-            f"SELECT {RECORD} FROM sessions WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?",
-            (*values, limit),
+            f"SELECT {RECORD} FROM sessions WHERE {where} ORDER BY key LIMIT ?",
+            (*values, max(0, limit)),
         ).fetchall()
-        return [record(row) for row in rows]
+        return listed(rows)
+
+    async def count_sessions(
+        self, namespace: str | None = None, *, agent_id: str | None = None
+    ) -> int:
+        """How many sessions match, counted on the ``(namespace, agent_id, key)`` index."""
+        clauses, values = _filters(namespace, agent_id)
+        where = " AND ".join(clauses) or "1"
+        return await self._call(self._count, where, values)
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, where: str, values: list[Any]) -> int:
+        row = conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", values).fetchone()
+        return int(row[0])
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         """Delete the session's record, log and snapshot; return what was deleted."""
@@ -448,35 +527,150 @@ class SQLiteStore(SessionStore):
         def body() -> dict[str, int]:
             conn.fence.known.pop(text, None)
             messages = conn.execute("DELETE FROM messages WHERE key = ?", (text,)).rowcount
+            feedback = conn.execute("DELETE FROM session_feedback WHERE key = ?", (text,)).rowcount
+            conn.execute("DELETE FROM session_labels WHERE key = ?", (text,))
             row = conn.execute(
                 "DELETE FROM sessions WHERE key = ? RETURNING snapshot IS NOT NULL", (text,)
             ).fetchone()
-            return {
+            deleted = {
                 "sessions": 0 if row is None else 1,
                 "messages": messages,
-                "snapshots": 0 if row is None else int(row[0]),
+                "snapshots": 0 if row is None else int(bool(row[0])),
             }
+            if feedback:
+                deleted["feedback"] = feedback
+            return deleted
 
         return self._write(conn, body)
 
-    async def purge_idle(self, before: float, limit: int) -> list[SessionKey]:
-        """Delete up to ``limit`` sessions idle since before ``before``, oldest first."""
-        return await self._call(self._purge, before, limit)
+    async def purge_idle(
+        self, before: float, limit: int, exclude: Collection[SessionKey] = ()
+    ) -> list[SessionKey]:
+        """Delete up to ``limit`` sessions idle since before ``before``, oldest first, none of
+        ``exclude``."""
+        spared = {str(k) for k in exclude}
+        return await self._call(self._purge, before, max(0, limit), spared)
 
-    def _purge(self, conn: Connection, before: float, limit: int) -> list[SessionKey]:
+    def _purge(
+        self, conn: Connection, before: float, limit: int, spared: set[str]
+    ) -> list[SessionKey]:
         def body() -> list[str]:
+            # Read past the spared ones (at most len(spared) more rows), then drop them here.
             keys = [
                 row[0]
                 for row in conn.execute(
                     "SELECT key FROM sessions WHERE last_activity < ? "
                     "ORDER BY last_activity LIMIT ?",
-                    (before, limit),
+                    (before, limit + len(spared)),
                 )
-            ]
-            conn.executemany("DELETE FROM messages WHERE key = ?", [(k,) for k in keys])
-            conn.executemany("DELETE FROM sessions WHERE key = ?", [(k,) for k in keys])
+                if row[0] not in spared
+            ][:limit]
+            gone = [(k,) for k in keys]
+            conn.executemany("DELETE FROM messages WHERE key = ?", gone)
+            conn.executemany("DELETE FROM session_feedback WHERE key = ?", gone)
+            conn.executemany("DELETE FROM session_labels WHERE key = ?", gone)
+            conn.executemany("DELETE FROM sessions WHERE key = ?", gone)
             for k in keys:
                 conn.fence.known.pop(k, None)
             return keys
 
-        return [SessionKey.parse(k) for k in self._write(conn, body)]
+        purged = []
+        for text in self._write(conn, body):
+            try:
+                purged.append(SessionKey.parse(text))
+            except (ValueError, TypeError):  # a damaged key: its rows are gone all the same
+                continue
+        return purged
+
+    async def record_feedback(
+        self,
+        key: SessionKey,
+        rating: float,
+        comment: str | None = None,
+        turn: int | None = None,
+        at: float = 0.0,
+    ) -> None:
+        """Keep the rating with the session (its count and sum on the record, in the same
+        transaction); ``SessionNotFound`` when there is no such session."""
+        rating = check_feedback(rating, turn)
+        if comment is not None and not isinstance(comment, str):
+            raise ValueError(f"a comment is text, not {comment!r}")
+        if not await self._call(self._feedback, str(key), rating, comment, turn, finite(at)):
+            raise SessionNotFound(key)
+
+    def _feedback(
+        self,
+        conn: Connection,
+        text: str,
+        rating: float,
+        comment: str | None,
+        turn: int | None,
+        at: float,
+    ) -> bool:
+        def body() -> bool:
+            row = conn.execute(
+                "UPDATE sessions SET feedback_count = feedback_count + 1, "
+                "feedback_sum = feedback_sum + ? WHERE key = ? RETURNING feedback_count",
+                (rating, text),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "INSERT INTO session_feedback (key, seq, rating, comment, turn, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (text, row[0], rating, comment, turn, at),
+            )
+            return True
+
+        return self._write(conn, body)
+
+    async def feedback(self, key: SessionKey) -> list[Feedback]:
+        """The session's ratings, oldest first."""
+        return await self._call(self._feedback_of, key)
+
+    @staticmethod
+    def _feedback_of(conn: sqlite3.Connection, key: SessionKey) -> list[Feedback]:
+        rows = conn.execute(
+            "SELECT rating, comment, turn, at FROM session_feedback WHERE key = ? ORDER BY seq",
+            (str(key),),
+        ).fetchall()
+        return [_feedback_row(key, row) for row in rows]
+
+
+def _feedback_row(key: SessionKey, row: Any) -> Feedback:
+    rating, comment, turn, at = row
+    if (
+        type(rating) not in (int, float)
+        or not (comment is None or type(comment) is str)
+        or not (turn is None or type(turn) is int)
+        or type(at) not in (int, float)
+    ):
+        raise CorruptSessionData(key, f"a feedback row does not decode: {row!r}")
+    return Feedback(float(rating), comment, turn, float(at))
+
+
+def _filters(
+    namespace: str | None,
+    agent_id: str | None,
+    user_id: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    active_after: float | None = None,
+    active_before: float | None = None,
+) -> tuple[list[str], list[Any]]:
+    """``WHERE`` clauses (ANDed) and their values for a listing's filters."""
+    clauses: list[str] = []
+    values: list[Any] = []
+    for column, value in (("namespace", namespace), ("agent_id", agent_id), ("user_id", user_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            values.append(value)
+    for name, value in (labels or {}).items():
+        clauses.append("key IN (SELECT key FROM session_labels WHERE name = ? AND value = ?)")
+        values += [name, value]
+    if active_after is not None:
+        clauses.append("last_activity >= ?")
+        values.append(active_after)
+    if active_before is not None:
+        clauses.append("last_activity < ?")
+        values.append(active_before)
+    return clauses, values
