@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from sessionful._registry import Entry
@@ -107,8 +107,9 @@ class Persistence:
         """Delete what is stored of ``key``; counts by kind."""
         return {}
 
-    async def purge(self) -> list[SessionKey]:
-        """Delete stored sessions past retention, one batch."""
+    async def purge(self, busy: Callable[[], Collection[SessionKey]] = tuple) -> list[SessionKey]:
+        """Delete stored sessions past retention, one batch, never one of ``busy()`` (the keys
+        with a turn in flight here; called only when there is something to purge by)."""
         return []
 
     async def record(self, key: SessionKey) -> SessionRecord | None:
@@ -181,10 +182,15 @@ class Stored(Persistence):
 
     async def claim(self, key: SessionKey, agent: AgentDefinition, *, create: bool) -> Claim:
         await self.open()
-        if not create and await self._store.get(key) is None:
-            raise SessionNotFound(key)
+        # create=False refuses a missing session in the claim's own transaction: a session
+        # ended between a check and the claim cannot come back as a new one.
         lease, loaded = await self._store.claim(
-            key, self._node_id, agent.template_id, agent.template_version, self._wall()
+            key,
+            self._node_id,
+            agent.template_id,
+            agent.template_version,
+            self._wall(),
+            create=create,
         )
         if loaded is not None:
             agent = self._as_created(agent, loaded.record)
@@ -323,11 +329,13 @@ class Stored(Persistence):
             deleted["checkpoints"] = await delete_checkpoints(self._store, key)
         return deleted
 
-    async def purge(self) -> list[SessionKey]:
+    async def purge(self, busy: Callable[[], Collection[SessionKey]] = tuple) -> list[SessionKey]:
         if self._retention is None:
             return []
         await self.open()
-        purged = await self._store.purge_idle(self._wall() - self._retention, self._retention_batch)
+        purged = await self._store.purge_idle(
+            self._wall() - self._retention, self._retention_batch, busy()
+        )
         if purged:
             logger.info("retention deleted %d stored sessions", len(purged))
             if self._framework.persistence == "native":

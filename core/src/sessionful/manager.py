@@ -412,7 +412,11 @@ class SessionManager(SessionTurns, SessionReads):
                 failed[str(key)] = error
         if victims:
             logger.info("cleaned up %d inactive session agents", len(victims))
-        purged = await self._persistence.purge()
+        index = self._registry.index
+        live, entry_of = index.keys, index.get  # read only if retention may purge something
+        purged = await self._persistence.purge(
+            lambda: [k for k in live() if (e := entry_of(k)) is not None and e.busy]
+        )
         return CleanupReport(
             expired_idle=idle,
             expired_lifetime=lifetime,
