@@ -19,7 +19,6 @@ from sessionful.cli._output import handled, note, out, show
 from sessionful.errors import UnknownStore
 from sessionful.service.app import strategy_persists
 from sessionful.service.config import Settings
-from sessionful.stores import store_from_url
 
 __all__ = ["check", "config", "mask_url", "masked", "plugin_rows", "plugins"]
 
@@ -107,16 +106,13 @@ def config(ctx: typer.Context) -> None:
 
 def check(settings: Settings) -> None:
     """Check what the settings name but do not validate themselves: the strategy is installed,
-    and the store URL's scheme is a registered store's (built, not opened, when the strategy
-    persists). Raises ``UnknownStrategy``, ``UnknownStore`` or ``ConfigurationError``."""
-    found = Plugins()
-    persists = strategy_persists(settings.strategy)
-    stores = found.get_stores()
+    and the store URL's scheme is a registered store's. Raises ``UnknownStrategy`` or
+    ``UnknownStore``."""
+    strategy_persists(settings.strategy)
+    stores = Plugins().get_stores()
     scheme = settings.store.split(":", 1)[0] if ":" in settings.store else ""
     if scheme not in stores:
         raise UnknownStore(scheme or settings.store, stores)
-    if persists:
-        store_from_url(settings.store, stores)
 
 
 def masked(settings: Settings) -> dict[str, Any]:
