@@ -45,6 +45,7 @@ EXPORTED = sorted(
         "SessionStats",
         "SessionStrategy",
         "SharedStrategy",
+        "SupportsHistory",
         "SupportsNativeState",
         "SupportsSnapshot",
         "SupportsStream",

@@ -4,17 +4,20 @@ manager's own module keeps to turns and lifecycle; everything here reads, nothin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sessionful._persistence import Persistence
 from sessionful._plugins import Plugins
 from sessionful._registry import Registry
-from sessionful.factory import AgentInstance
+from sessionful.errors import UnknownAgent
+from sessionful.factory import AgentInstance, SupportsHistory
 from sessionful.keys import SessionKey
-from sessionful.models import ChatMessage, ManagerStats, SessionStats
+from sessionful.models import AgentDefinition, ChatMessage, ManagerStats, SessionStats
 from sessionful.stores.base import SessionRecord, SessionStore
 
 if TYPE_CHECKING:
+    from sessionful._registry import Entry
+    from sessionful.models import InstanceEvent
     from sessionful.strategies import SessionStrategy
 
 __all__ = ["SessionReads", "as_key"]
@@ -28,6 +31,13 @@ class SessionReads:
     _plugins: Plugins
     _registry: Registry
     _counts: dict[str, int]
+    _agents: dict[str, AgentDefinition]
+
+    if TYPE_CHECKING:
+
+        async def _acquire(
+            self, key: SessionKey, agent: AgentDefinition, create: bool = True
+        ) -> tuple[Entry[AgentInstance], InstanceEvent]: ...
 
     @property
     def store(self) -> SessionStore | None:
@@ -56,6 +66,31 @@ class SessionReads:
         """The session's messages, oldest first (``persisted``: from the store's log; other
         strategies keep no log, so this is empty)."""
         return await self._persistence.history(as_key(key), limit)
+
+    async def state_history(
+        self, key: SessionKey | str, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The session's saved states, newest first, when its framework keeps them (an instance
+        with ``state_history``, :class:`~sessionful.SupportsHistory`: LangGraph's checkpoints,
+        each with its id, time, next nodes and messages); empty otherwise. The session's
+        instance is loaded (under ``persisted``, restored) as for a turn, without running one.
+
+        Raises:
+            SessionNotFound: no such session.
+            UnknownAgent: its agent is not registered.
+        """
+        key = as_key(key)
+        agent = self._agents.get(key.agent_id)
+        if agent is None:
+            raise UnknownAgent(key.agent_id, self._agents)
+        entry, _ = await self._acquire(key, agent, create=False)
+        try:
+            instance = entry.instance
+            if not isinstance(instance, SupportsHistory):
+                return []
+            return await instance.state_history(limit)
+        finally:
+            entry.leave()
 
     def key_for(
         self, agent_id: str, session_id: str | None = None, namespace: str | None = None

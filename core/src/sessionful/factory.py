@@ -13,7 +13,8 @@ Optional abilities are plain methods an instance may have, described by runtime-
 protocols: :class:`SupportsStream` (``astream``; without it ``SessionManager.stream`` yields each
 whole message once), :class:`SupportsSnapshot` (async ``snapshot`` / ``restore``, required
 when ``persistence="snapshot"``) and :class:`SupportsNativeState` (``bind_store``: a
-``persistence="native"`` instance keeps its state in the manager's store, fenced).
+``persistence="native"`` instance keeps its state in the manager's store, fenced) and
+:class:`SupportsHistory` (``state_history``: the checkpoints a framework keeps of a session).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "AgentInstance",
     "Framework",
     "Persistence",
+    "SupportsHistory",
     "SupportsNativeState",
     "SupportsSnapshot",
     "SupportsStream",
@@ -117,6 +119,17 @@ class SupportsNativeState(Protocol):
         (for example through :func:`sessionful.stores.item_log_for`), every write naming
         ``lease``, so a write after another process claimed the session raises ``LeaseLost``
         and lands nothing. When the session ends, the manager deletes its item log too."""
+        ...
+
+
+@runtime_checkable
+class SupportsHistory(Protocol):
+    """An instance whose framework keeps a history of its session's states (LangGraph's
+    checkpoints); ``SessionManager.state_history`` reads it."""
+
+    async def state_history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The session's saved states, newest first, at most ``limit``, as JSON objects (for
+        LangGraph: ``checkpoint_id``, ``created_at``, ``next``, ``interrupts``, ``messages``)."""
         ...
 
 
