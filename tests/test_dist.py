@@ -145,6 +145,18 @@ def test_a_wheel_holds_the_license_and_py_typed(built: Built, distribution: str)
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
 
 
+def test_the_wheel_holds_the_offline_docs_assets_and_their_licenses(built: Built) -> None:
+    from sessionful.service.http._docs import ASSETS
+
+    with zipfile.ZipFile(built.artifact("sessionful", ".whl")) as wheel:
+        names = set(wheel.namelist())
+    static = "sessionful/service/http/static"
+    for path, _ in ASSETS.values():
+        assert f"{static}/{path}" in names, path
+    for notice in ("swagger-ui/LICENSE", "swagger-ui/NOTICE", "redoc/LICENSE", "README.md"):
+        assert f"{static}/{notice}" in names, notice
+
+
 def test_the_installed_packages_come_from_the_wheels_not_the_workspace(built: Built) -> None:
     shown = built.run(
         "python",

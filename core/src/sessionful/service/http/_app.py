@@ -14,6 +14,7 @@ from sessionful import __version__
 from sessionful.errors import ConfigurationError
 from sessionful.service.app import AgentService
 from sessionful.service.config import Settings
+from sessionful.service.http._docs import add_docs
 from sessionful.service.http._errors import install_handlers
 from sessionful.service.http._membership import membership_for
 from sessionful.service.http._metrics import ServiceMetrics
@@ -89,6 +90,10 @@ def create_app(
             '`{"error": {"code": ..., "message": ...}}`.'
         ),
         lifespan=lifespan,
+        # The schema and the docs pages are ordinary routes (add_docs): offline, and counted.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         # `/path/` is not `/path`: a JSON 404, not a 307 to a URL built from the Host header.
         redirect_slashes=False,
     )
@@ -108,6 +113,7 @@ def create_app(
 
         app.add_middleware(TraceContextMiddleware)
     add_routes(app)
+    add_docs(app)  # /openapi.json, /docs, /redoc from packaged assets
     add_console(app)  # the sessions console at /ui
     return app
 

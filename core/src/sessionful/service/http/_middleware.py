@@ -156,8 +156,7 @@ class EdgeMiddleware:
                 response = json_error(500, "internal_error", "internal server error")
                 await response(scope, receive, send_counted)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _template(scope)
             self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
 
     async def _cut(
@@ -225,6 +224,22 @@ class EdgeMiddleware:
             limit="max_body_bytes",
         )
         await response(scope, receive, send)
+
+
+def _template(scope: Scope) -> str:
+    """The path template of the route that answered: FastAPI's routes name themselves in the
+    scope; a mount or a plain route is found by the endpoint it left there; else ``unmatched``."""
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return str(path)
+    endpoint = scope.get("endpoint")
+    if endpoint is not None:
+        for route in getattr(scope.get("app"), "routes", ()):
+            if getattr(route, "endpoint", None) is endpoint:
+                return str(route.path)
+            if getattr(route, "app", None) is endpoint and hasattr(route, "routes"):  # a mount
+                return f"{route.path}/{{path}}"
+    return "unmatched"
 
 
 _JSON_TYPES = (b"application/json", b"application/problem+json")
