@@ -685,10 +685,11 @@ def test_a_turn_on_a_busy_session_is_409_and_a_slow_one_504(tight: Any) -> None:
             with tight.client(ALICE) as other:
                 slow["response"] = other.post(turns(ECHO, session_id), json=hello("slow"))
 
+        reused = tight.reused(ECHO)
         thread = threading.Thread(target=first_turn)
         thread.start()
-        time.sleep(0.2)  # the first turn is in its agent now
-        busy = alice.post(turns(ECHO, session_id), json=hello("overlap"))
+        servers.wait_until(lambda: tight.reused(ECHO) > reused, "the first turn to hold it")
+        busy = alice.post(turns(ECHO, session_id), json=hello("overlap"))  # it is in its agent
         thread.join()
         error = assert_error(busy, 409, "session_busy")
         assert "retry" in error["message"]
@@ -737,10 +738,10 @@ def test_sigterm_lets_the_turn_in_flight_finish(tmp_path: Path) -> None:
 
         thread = threading.Thread(target=slow_turn)
         thread.start()
-        time.sleep(0.4)  # the turn is in the agent, 1.1 s from done
-        sent = time.monotonic()
+        servers.wait_until(lambda: server.reused(ECHO) > 0, "the turn to hold its session")
+        sent = time.monotonic()  # the turn is in the agent, up to 1.5 s from done
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        servers.wait_until(lambda: not server.listening(), "the server to close its port")
         # The server stopped listening at once...
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{server.url}/healthz", timeout=2.0)

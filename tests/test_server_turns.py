@@ -338,8 +338,8 @@ def test_a_turn_cut_by_the_graceful_timeout_is_a_json_503(tmp_path: Path, how: s
 
         thread = threading.Thread(target=slow_turn)
         thread.start()
-        time.sleep(0.4)  # the turn is in the agent, far from done
-        server.stop(timeout=20)
+        servers.wait_until(lambda: server.reused(ECHO) > 0, "the turn to hold its session")
+        server.stop(timeout=20)  # the turn is in the agent, far from done
         thread.join(10)
         response = answer["response"]
         error = assert_error(response, 503, "shutting_down")

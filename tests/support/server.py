@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,34 @@ class Server:
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of sample ``name`` with exactly ``labels`` on ``/metrics`` (0 if absent)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with self.client() as anonymous:
+            text = anonymous.get("/metrics").text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def reused(self, agent_id: str) -> float:
+        """How many turns on ``agent_id`` found their session's instance live so far. A turn
+        counts once it holds its session, on its way into the agent; the first turn of a
+        session made with ``POST .../sessions`` counts too (that request made the instance)."""
+        return self.metric("sessionful_sessions_reused_total", agent_id=agent_id)
+
+    def listening(self) -> bool:
+        """Whether the server still accepts connections."""
+        try:
+            httpx.get(f"{self.url}/healthz", timeout=2.0)
+        except httpx.ConnectError:
+            return False
+        except httpx.TransportError:  # accepted, then cut while it shuts down: ask again
+            return True
+        return True
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send ``sig`` and wait for the exit status."""
         if self.process.poll() is None:
@@ -160,6 +188,18 @@ class Server:
         """SIGKILL: no shutdown at all."""
         self.process.kill()
         self.process.wait()
+
+
+def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds.
+
+    For ordering a test's steps on something observable (a metric, a file, the port), never on
+    a guessed delay."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.01)
 
 
 def start(
