@@ -509,9 +509,14 @@ async def test_a_sqlite_call_that_reopens_the_store_while_it_closes(tmp_path: Pa
     store = SQLiteStore(tmp_path / "sessions.db")
     key = SessionKey(BOT, "s1")
     await store.claim(key, "me", "echo", "1", time.time())
-    gate = threading.Event()
-    busy = asyncio.ensure_future(store._call(lambda conn: gate.wait(10)))  # the writer is busy
-    await asyncio.sleep(0.05)
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(conn: Any) -> bool:
+        holding.set()
+        return gate.wait(10)
+
+    busy = asyncio.ensure_future(store._call(hold))
+    assert await asyncio.to_thread(holding.wait, 10)  # the writer is busy
     closing = asyncio.ensure_future(store.aclose())  # its stop queues behind the busy job
     await asyncio.sleep(0)
     release = threading.Timer(0.2, gate.set)
