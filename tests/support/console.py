@@ -152,7 +152,8 @@ class Console:
     def new_session(self, agent_id: str) -> str:
         """Start a session from the agents page; wait for its page; its id."""
         self.nav("Agents")
-        self.page.get_by_role("button", name=re.compile(f"^New session with {agent_id}")).click()
+        named = re.compile(rf"^New session with (.+ \()?{re.escape(agent_id)}\)?$")
+        self.page.get_by_role("button", name=named).click()
         self.heading(re.compile("^Session "))
         match = re.search(r"#/sessions/([^/]+)/([^/?]+)", self.page.url)
         assert match is not None, self.page.url

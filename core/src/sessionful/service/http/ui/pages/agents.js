@@ -26,7 +26,8 @@ export async function render(main) {
         start.after(h("p", { class: "error", role: "alert" }, error.message));
       }
     });
-    start.setAttribute("aria-label", `New session with ${agent.name || agent.id}`);
+    const named = agent.name && agent.name !== agent.id ? `${agent.name} (${agent.id})` : agent.id;
+    start.setAttribute("aria-label", `New session with ${named}`);
     return h(
       "li",
       { class: "card agent" },
