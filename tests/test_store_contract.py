@@ -35,11 +35,13 @@ from sessionful import (
     LeaseLost,
     SchemaTooNew,
     SessionKey,
+    SessionNotFound,
     StoreUnavailable,
 )
 from sessionful._plugins import Plugins
 from sessionful.content import ImageBlock, ReasoningBlock, TextBlock, ToolCall, Usage
 from sessionful.stores import (
+    MAX_JSON_DEPTH,
     SCHEMA_VERSION,
     Lease,
     MemoryStore,
@@ -895,6 +897,199 @@ async def test_a_poisoned_row_is_refused_on_load_and_runs_nothing(
     _, loaded = await claim(store, key("s2"), "B")
     assert loaded is not None and len(loaded.messages) == 2
     assert (await store.delete(k))["sessions"] == 1
+
+
+# -- damage stays with its session ---------------------------------------------------------------
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """``depth`` levels of JSON objects around ``leaf``, built without recursion."""
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 100_000 + "1" + "}" * 100_000
+JUST_TOO_DEEP = json.dumps(nested(MAX_JSON_DEPTH + 1))
+# (name, column, value, the kinds whose columns can hold it). The record's columns; "metadata"
+# is the second logged message's.
+ANY_KIND = ("memory", "sqlite", "postgres")
+LOOSE = ("memory", "sqlite")  # SQLite's columns hold any type, as the memory store's fields do
+DAMAGE = [
+    ("created_at-text", "created_at", "yesterday", LOOSE),
+    ("created_at-inf", "created_at", float("inf"), ANY_KIND),
+    ("created_at-nan", "created_at", float("nan"), ("memory", "postgres")),
+    ("last_activity-text", "last_activity", "now", LOOSE),
+    ("epoch-text", "epoch", "x", LOOSE),
+    ("epoch-negative", "epoch", -1, ANY_KIND),
+    ("epoch-real", "epoch", 1.5, LOOSE),
+    ("turn_count-negative", "turn_count", -1, ANY_KIND),
+    ("turn_count-text", "turn_count", "many", LOOSE),
+    ("message_count-negative", "message_count", -3, ANY_KIND),
+    ("response_time_sum-negative", "response_time_sum", -5.0, ANY_KIND),
+    ("template_id-bytes", "template_id", b"echo", LOOSE),  # a TEXT column turns 5 into "5"
+    ("snapshot_turn-past-the-turns", "snapshot_turn", 99, ANY_KIND),
+    ("snapshot_turn-negative", "snapshot_turn", -1, ANY_KIND),
+    ("snapshot-100000-deep", "snapshot", DEEP, ANY_KIND),
+    ("snapshot-just-too-deep", "snapshot", JUST_TOO_DEEP, ANY_KIND),
+    ("metadata-100000-deep", "metadata", DEEP_OBJECT, ANY_KIND),
+    ("interrupts-100000-deep", "interrupts", DEEP, ANY_KIND),
+    ("interrupts-not-json", "interrupts", "ask me", ANY_KIND),
+    ("interrupts-an-object", "interrupts", '{"id": "i"}', ANY_KIND),
+    ("interrupts-without-id", "interrupts", '[{"value": 1}]', ANY_KIND),
+    ("input_tokens-negative", "input_tokens", -1, ANY_KIND),
+    ("user_id-bytes", "user_id", b"u-7", LOOSE),
+    ("labels-a-list", "labels", "[1]", ANY_KIND),
+    ("labels-not-strings", "labels", '{"n": 1}', ANY_KIND),
+    ("feedback_count-negative", "feedback_count", -1, ANY_KIND),
+    ("feedback_sum-text", "feedback_sum", "lots", LOOSE),
+]
+DAMAGE_CASES = [
+    pytest.param(kind, column, value, id=f"{kind}-{name}")
+    for name, column, value, kinds in DAMAGE
+    for kind in kinds
+]
+
+
+def damage(
+    kind: str, store: SessionStore, raw: Raw, k: SessionKey, column: str, value: Any
+) -> None:
+    """Write ``value`` into ``k``'s ``column`` behind the store's back."""
+    if kind == "memory":
+        assert isinstance(store, MemoryStore)
+        row = store._rows[k]
+        if column == "metadata":
+            t, (role, content, name, _) = row.log[1]
+            row.log[1] = (t, (role, content, name, value))
+        else:
+            setattr(row, column, value)
+    elif column == "metadata":
+        raw.execute(
+            f"UPDATE {raw.messages} SET metadata = ? WHERE key = ? AND turn = 1 AND seq = 1",
+            (value, str(k)),
+        )
+    else:
+        raw.execute(f"UPDATE {raw.sessions} SET {column} = ? WHERE key = ?", (value, str(k)))
+
+
+@pytest.mark.parametrize(("kind", "column", "value"), DAMAGE_CASES, indirect=["kind"])
+async def test_a_damaged_session_is_refused_alone(
+    kind: str, store: SessionStore, raw: Raw, column: str, value: Any
+) -> None:
+    """A damaged row raises CorruptSessionData naming its session, never a RecursionError or a
+    validation error; the tenant's listing still lists the others and flags it; other sessions
+    are created and claimed; deleting the damaged one removes it."""
+    k, neighbour = key("s1"), key("s2")
+    lease, _ = await claim(store, k, "A")
+    await store.append_turn(lease, turn(1))
+    other, _ = await claim(store, neighbour, "A")
+    await store.append_turn(other, turn(1))
+    damage(kind, store, raw, k, column, value)
+
+    with pytest.raises(CorruptSessionData) as info:
+        await claim(store, k, "B")
+    assert info.value.key == k
+    with pytest.raises(CorruptSessionData):
+        await store.claim(k, "B", "echo", "1", 2_000.0, create=False)
+    if column == "metadata":
+        with pytest.raises(CorruptSessionData):
+            await store.history(k)
+    elif column != "snapshot" and column != "snapshot_turn":
+        with pytest.raises(CorruptSessionData) as info:
+            await store.get(k)
+        assert info.value.key == k
+
+    if column not in ("metadata", "snapshot", "snapshot_turn"):  # the record itself is damaged
+        listing = await store.list_sessions(namespace="acme")
+        assert [r.key for r in listing] == [k, neighbour]
+        assert listing[0].corrupt and listing[1].corrupt is None
+        assert listing[1].turn_count == 1
+        assert [r.key for r in await store.list_sessions(namespace="acme", limit=1)] == [k]
+    assert await store.count_sessions("acme") == 2
+
+    _, loaded = await claim(store, neighbour, "B")
+    assert loaded is not None and len(loaded.messages) == 2
+    created, none = await claim(store, key("s3"), "A")
+    assert none is None and created.epoch == 1
+
+    assert (await store.delete(k))["sessions"] == 1
+    assert await store.get(k) is None
+    assert all(r.corrupt is None for r in await store.list_sessions())
+    again, fresh = await claim(store, k, "C")  # the id can be used again
+    assert fresh is None and again.epoch == 1
+
+
+async def test_json_nested_too_deep_is_refused_before_writing(store: SessionStore) -> None:
+    k = key()
+    lease, _ = await claim(store, k, "A")
+    deep = nested(MAX_JSON_DEPTH + 5)
+    with pytest.raises(ValueError):
+        await store.append_turn(lease, TurnWrite(1, [ChatMessage.user("x", metadata=deep)], 1, 0))
+    with pytest.raises(ValueError):
+        await store.append_turn(lease, turn(1, snapshot=deep))
+    with pytest.raises(ValueError):
+        await store.save_snapshot(lease, 0, nested(100_000))  # no RecursionError either
+    with pytest.raises(ValueError):
+        ask = Interrupt(id="i", value=deep)
+        await store.append_turn(lease, TurnWrite(1, [], 1.0, 0.0, None, [ask]))
+    record = await store.get(k)
+    assert record is not None and record.turn_count == 0
+    # As deep as allowed round-trips.
+    snapshot = nested(MAX_JSON_DEPTH - 1)
+    meta = nested(MAX_JSON_DEPTH - 1)
+    await store.append_turn(
+        lease, TurnWrite(1, [ChatMessage.user("x", metadata=meta)], 1.0, 0.0, snapshot)
+    )
+    _, loaded = await claim(store, k, "B")
+    assert loaded is not None and loaded.snapshot == snapshot
+    assert (await store.history(k))[0].metadata == meta
+
+
+async def test_claim_without_create_refuses_a_missing_session(store: SessionStore) -> None:
+    k = key()
+    with pytest.raises(SessionNotFound) as info:
+        await store.claim(k, "A", "echo", "1", 1.0, create=False)
+    assert info.value.session_id == k.session_id
+    assert await store.get(k) is None and await store.list_sessions() == []
+
+    lease, _ = await claim(store, k, "A")
+    await store.append_turn(lease, turn(1))
+    lease_b, loaded = await store.claim(k, "B", "echo", "1", 2_000.0, create=False)
+    assert lease_b == Lease(k, 2, "B")
+    assert loaded is not None and [m.text for m in loaded.messages] == ["q1", "a1"]
+    assert loaded.record.owner == "B" and loaded.record.epoch == 2
+    with pytest.raises(LeaseLost):
+        await store.check(lease)
+
+    await store.delete(k)  # ended: it stays ended
+    with pytest.raises(SessionNotFound):
+        await store.claim(k, "C", "echo", "1", 3_000.0, create=False)
+    assert await store.get(k) is None
+
+
+async def test_count_sessions_counts_without_loading(store: SessionStore) -> None:
+    for i, k in enumerate(LISTED):
+        await claim(store, k, "A", now=1_000.0 + i)
+    assert await store.count_sessions() == len(LISTED)
+    assert await store.count_sessions("acme") == sum(k.namespace == "acme" for k in LISTED)
+    assert await store.count_sessions("initech") == 0
+    bots = sum(k.namespace == "acme" and k.agent_id == "bot" for k in LISTED)
+    assert await store.count_sessions("acme", agent_id="bot") == bots
+    await store.delete(LISTED[0])
+    assert await store.count_sessions() == len(LISTED) - 1
+
+
+async def test_purge_idle_spares_the_excluded(store: SessionStore) -> None:
+    keys = [key(f"s{i}") for i in range(5)]
+    for i, k in enumerate(keys):
+        await claim(store, k, "A", now=float(i))
+    # s0 and s2 have a turn in flight here: never purged, and the batch fills with others.
+    assert await store.purge_idle(100.0, 2, exclude={keys[0], keys[2]}) == [keys[1], keys[3]]
+    assert await store.purge_idle(100.0, 5, exclude=[keys[0], keys[2]]) == [keys[4]]
+    assert await store.purge_idle(100.0, 5, exclude=[keys[2], key("unknown")]) == [keys[0]]
+    assert await store.purge_idle(100.0, 5) == [keys[2]]
 
 
 @pytest.mark.parametrize("kind", ["sqlite"], indirect=True)

@@ -10,7 +10,9 @@ from sessionful.errors import UnknownStore
 from sessionful.hookspecs import hookimpl
 from sessionful.stores._items import ItemLog, item_log_for
 from sessionful.stores.base import (
+    MAX_JSON_DEPTH,
     SCHEMA_VERSION,
+    Feedback,
     Lease,
     LoadedSession,
     SessionRecord,
@@ -24,8 +26,10 @@ from sessionful.stores.sqlite import DEFAULT_SQLITE_PATH, SQLiteStore
 __all__ = [
     "DEFAULT_SQLITE_PATH",
     "DEFAULT_STORE_URL",
-    "ItemLog",
+    "MAX_JSON_DEPTH",
     "SCHEMA_VERSION",
+    "Feedback",
+    "ItemLog",
     "Lease",
     "LoadedSession",
     "MemoryStore",

@@ -7,7 +7,7 @@ same way). :data:`LOADED` adds the snapshot columns a claim reads, and :func:`lo
 claimed session's state from that row and its log rows.
 
 Every column is validated, not coerced: a number must be a finite number, a count or epoch an
-integer ``>= 0`` (``bool`` is not one), text must be text, JSON must be JSON of the right shape
+integer ``>= 0`` (an epoch ``>= 1``; ``bool`` is not one), text must be text, JSON must be JSON of the right shape
 and bounded depth. Anything else raises ``CorruptSessionData`` naming the session. For listings,
 :func:`listed` turns such a row into a placeholder record flagged ``corrupt`` instead.
 """
@@ -79,9 +79,9 @@ MessageDecoder = Callable[[SessionKey, Any, Any, Any, Any], ChatMessage]
 """``(key, role, content, name, metadata)`` of a log row -> the message."""
 
 
-def _count(value: Any, what: str) -> int:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{what} is not an integer >= 0: {value!r}")
+def _count(value: Any, what: str, minimum: int = 0) -> int:
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"{what} is not an integer >= {minimum}: {value!r}")
     return value
 
 
@@ -128,7 +128,7 @@ def record(row: Sequence[Any], key: SessionKey | None = None) -> SessionRecord:
             turn_count=turns,
             message_count=_count(row[6], "message_count"),
             response_time_sum=_number(row[7], "response_time_sum", minimum=0.0),
-            epoch=_count(row[EPOCH], "epoch"),
+            epoch=_count(row[EPOCH], "epoch", 1),  # epochs start at 1
             owner=_text(row[9], "owner", optional=True),
             interrupts=decode_interrupts(key, row[10]),
             input_tokens=_count(row[11], "input_tokens"),

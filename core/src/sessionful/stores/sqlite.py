@@ -348,7 +348,7 @@ class SQLiteStore(SessionStore):
                     )
                 return Lease(key, 1, owner), None
             epoch = row[EPOCH]
-            if type(epoch) is not int or epoch < 0:  # SQLite columns hold any type
+            if type(epoch) is not int or epoch < 1:  # SQLite columns hold any type
                 raise CorruptSessionData(key, f"the stored epoch is not an integer: {epoch!r}")
             since = row[SNAPSHOT_TURN]
             if type(since) is not int:
