@@ -171,7 +171,8 @@ def test_langgraph_demo_restores_both_customers_after_a_restart() -> None:
         "graphs compiled: 1 for 2 sessions",
         "[session-bob restored] user: What is my name?",
         "[session-ada restored] user: What is my name?",
-        "end_session(session-bob) deleted {'sessions': 1, 'messages': 6, 'snapshots': 1}",
+        "end_session(session-bob) deleted {'sessions': 1, 'messages': 6, 'snapshots': 0, "
+        "'items': 0, 'checkpoints': 3}",
     )
     assert out.count("Your name is Bob.") == 2 and out.count("Your name is Ada.") == 1
 

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
-from sessionful import AgentDefinition, AgentFactory, ChatMessage, SessionKey, hookimpl
+from sessionful import (
+    AgentDefinition,
+    AgentFactory,
+    ChatMessage,
+    Persistence,
+    SessionKey,
+    hookimpl,
+)
 from sessionful.testing import AdapterTests
-from sessionful_langgraph import LangGraphFactory, LangGraphFramework, template
+from sessionful_langgraph import (
+    LangGraphFactory,
+    LangGraphFramework,
+    SessionCheckpointer,
+    template,
+)
 from sessionful_langgraph.templates import BuildContext, build_tool_agent
 
 CONTEXT_PROBE = "context?"
@@ -73,6 +85,55 @@ class TestLangGraphAdapter(AdapterTests):
         approved = "approved and issued" in reply.text
         return approved if answer == "yes" else "not approved" in reply.text
 
+    @pytest.mark.skip(
+        reason="with no store, the default keeps threads in the adapter's own memory, forgotten "
+        "on unload; under persisted they live in the manager's store (bind_store): "
+        "TestLangGraphAdapterOnSessionCheckpointer and test_langgraph_persisted check that"
+    )
+    async def test_native_persistence_survives_recreate(self) -> None: ...
+
+
+class TestLangGraphAdapterOnSessionCheckpointer(TestLangGraphAdapter):
+    """Native persistence: each session's thread in a ``SessionCheckpointer``, kept when an
+    instance is unloaded, deleted when the session ends."""
+
+    @pytest.fixture
+    def framework_settings(self) -> dict[str, Any]:
+        return {"checkpointer": SessionCheckpointer()}
+
+    async def framework_state_exists(self, factory: AgentFactory, key: SessionKey) -> bool | None:
+        assert isinstance(factory, LangGraphFactory)
+        found = await factory.checkpointer.aget_tuple({"configurable": {"thread_id": str(key)}})
+        return found is not None
+
+    test_native_persistence_survives_recreate = (  # type: ignore[assignment]
+        AdapterTests.test_native_persistence_survives_recreate
+    )
+
+
+class SnapshotLangGraph(LangGraphFramework):
+    """The ``persistence="snapshot"`` setting, declared as the suite reads it."""
+
+    persistence: ClassVar[Persistence | None] = "snapshot"
+
+    def create_agent_factory(self, settings: Mapping[str, Any]) -> LangGraphFactory:
+        return super().create_agent_factory({**settings, "persistence": "snapshot"})
+
+
+class TestLangGraphAdapterSnapshots(TestLangGraphAdapter):
+    """The snapshot path (a documented option): the core stores the thread's latest
+    checkpoint; the suite's snapshot and restore tests run on it."""
+
+    @pytest.fixture
+    def framework(self) -> LangGraphFramework:
+        return SnapshotLangGraph()
+
+    @pytest.mark.skip(reason="the entry point registers LangGraphFramework (checked above)")
+    async def test_framework_registered_through_entry_point(self) -> None: ...
+
+    @pytest.mark.skip(reason="a test-only subclass; the package's import is checked above")
+    async def test_package_import_has_no_side_effects(self) -> None: ...
+
 
 class TestLangGraphAdapterWithCheckpointer(TestLangGraphAdapter):
     """With a checkpointer of the user's, LangGraph keeps each session's thread itself: kept
@@ -86,6 +147,10 @@ class TestLangGraphAdapterWithCheckpointer(TestLangGraphAdapter):
         assert isinstance(factory, LangGraphFactory)
         found = await factory.checkpointer.aget_tuple({"configurable": {"thread_id": str(key)}})
         return found is not None
+
+    test_native_persistence_survives_recreate = (  # type: ignore[assignment]
+        AdapterTests.test_native_persistence_survives_recreate
+    )
 
     @pytest.mark.skip(
         reason="a checkpointer of the user's keeps a session's thread when its instance is "

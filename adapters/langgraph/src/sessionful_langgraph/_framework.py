@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
@@ -33,9 +33,13 @@ from sessionful import (
     UnloadReason,
     Usage,
 )
-from sessionful_langgraph._local import CONTEXT_KEYS, LocalSaver, task_of
+from sessionful.stores.base import Lease, SessionStore
+from sessionful_langgraph._local import CONTEXT_KEYS, LEASE_KEY, TURN_KEY, LocalSaver, task_of
 from sessionful_langgraph._messages import from_langchain, jsonable, new_id, to_langchain
 from sessionful_langgraph.templates import BuildContext, resolve_model
+
+if TYPE_CHECKING:
+    from sessionful_langgraph.checkpointer import SessionCheckpointer
 
 __all__ = [
     "LangGraphAgent",
@@ -47,6 +51,7 @@ __all__ = [
 ]
 
 Durability = Literal["exit", "async", "sync"]
+Mode = Literal["native", "snapshot"]
 _STREAM_MODES: list[Literal["messages", "updates", "custom", "values"]] = [
     "messages",
     "updates",
@@ -92,6 +97,13 @@ class LangGraphSettings(BaseModel):
     store: BaseStore | None = None
     """A LangGraph ``BaseStore`` (long-term memory across threads) given to every graph that has
     none of its own, so ``get_store()`` works in its nodes."""
+    persistence: Mode | None = None
+    """Under the ``persisted`` strategy, where a session's state lives. ``"native"``: in its
+    checkpoints (the default with sessionful's savers: without a ``checkpointer``, a
+    :class:`SessionCheckpointer` on the manager's own store, every write fenced by the session's
+    lease); state, pending interrupts and history come from them. ``"snapshot"``: the core
+    stores the thread's latest checkpoint as the session's snapshot with every turn (the
+    default with LangGraph's own savers, which cannot be fenced)."""
 
 
 def _ids(messages: Iterable[Any]) -> set[str]:
@@ -114,8 +126,13 @@ class LangGraphAgent:
         template_version: str,
         checkpointer: BaseCheckpointSaver[Any],
         owned: bool,
+        persistence: Mode = "snapshot",
+        factory: LangGraphFactory | None = None,
     ) -> None:
         self.key = key
+        self.persistence: Mode = persistence
+        """Where the ``persisted`` strategy keeps this session: its checkpoints (``"native"``)
+        or the core's snapshots."""
         self.template_version = template_version
         """The template version this session was created on; it keeps it until it ends."""
         self.graph = graph
@@ -132,6 +149,11 @@ class LangGraphAgent:
         # Static breakpoints (compiled with interrupt_before / interrupt_after) stop a run
         # without an interrupt() value: the adapter reports them as interrupts of its own.
         self._breakpoints = bool(graph.interrupt_before_nodes or graph.interrupt_after_nodes)
+        self._factory = factory
+        # Native persistence, once bound: the lease fencing the thread's writes (None: a saver
+        # that cannot be fenced) and the number of the session's last acknowledged turn.
+        self._lease: Lease | None = None
+        self._turn: int | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -139,6 +161,8 @@ class LangGraphAgent:
         configurable: dict[str, Any] = {"thread_id": self.thread_id, "checkpoint_ns": ""}
         if self._pin is not None:
             configurable["checkpoint_id"] = self._pin
+        if self._lease is not None:
+            configurable[LEASE_KEY] = self._lease
         return {"configurable": configurable}
 
     def _turn_config(self, context: Mapping[str, Any], run_id: str) -> RunnableConfig:
@@ -150,10 +174,15 @@ class LangGraphAgent:
         configurable["thread_id"] = self.thread_id
         if self._pin is not None:
             configurable["checkpoint_id"] = self._pin
+        metadata: dict[str, Any] = {"run_id": run_id}
+        if self._lease is not None:
+            configurable[LEASE_KEY] = self._lease
+        if self._turn is not None:
+            metadata[TURN_KEY] = self._turn + 1
         return {
             "configurable": configurable,
             "recursion_limit": self._recursion_limit,
-            "metadata": {"run_id": run_id},
+            "metadata": metadata,
         }
 
     def _turn_input(self, request: TurnRequest) -> tuple[Any, set[str]]:
@@ -202,6 +231,8 @@ class LangGraphAgent:
         """A turn completed: remember its messages; the owned saver keeps the latest only."""
         self._known = known
         self._pin = None
+        if self._turn is not None:
+            self._turn += 1
         if self._owned and isinstance(self.checkpointer, LocalSaver):
             self.checkpointer.settle(self.thread_id)
 
@@ -303,6 +334,83 @@ class LangGraphAgent:
 
     # -- persistence -----------------------------------------------------------------------------
 
+    async def bind_store(self, store: SessionStore, lease: Lease) -> None:
+        """Native persistence under ``persisted``: keep the thread in ``store`` (a
+        :class:`SessionCheckpointer` on it, unless the settings name a saver of yours), every
+        write fenced by ``lease``; reload the session from its checkpoints, dropping those of a
+        turn the store never acknowledged."""
+        if self._factory is not None:
+            saver, graph = self._factory.on_store(self.graph, store)
+            if saver is not self.checkpointer:
+                self.checkpointer, self.graph, self._owned = saver, graph, False
+        from sessionful_langgraph.checkpointer import SessionCheckpointer
+
+        saver = self.checkpointer
+        fenced = isinstance(saver, SessionCheckpointer) and saver.store is store
+        self._lease = lease if fenced else None
+        record = await store.get(lease.key)
+        self._turn = 0 if record is None else record.turn_count
+        self._known = None
+        await self._drop_unacknowledged()
+
+    async def _drop_unacknowledged(self) -> None:
+        """Forget the checkpoints written by turns after the last acknowledged one (a process
+        that stopped between its checkpoint and its acknowledgement)."""
+        acked = self._turn or 0
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        }
+        latest = await self.checkpointer.aget_tuple(thread)
+        if latest is None:
+            self._known = set()
+            return
+        if _turn_of(latest) <= acked:
+            return
+        runs: set[str] = set()
+        keep: str | None = None
+        async for found in self.checkpointer.alist({"configurable": {"thread_id": self.thread_id}}):
+            run_id = found.metadata.get("run_id")
+            if _turn_of(found) > acked and isinstance(run_id, str):
+                runs.add(run_id)
+            elif keep is None and not found.config["configurable"].get("checkpoint_ns"):
+                keep = found.config["configurable"]["checkpoint_id"]
+        try:
+            await self.checkpointer.adelete_for_runs(sorted(runs))
+        except NotImplementedError:
+            if keep is None:
+                await self.checkpointer.adelete_thread(self.thread_id)
+            self._pin = keep
+
+    async def state_history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The session's checkpoints, newest first, as JSON: ``checkpoint_id``, ``created_at``
+        (ISO 8601), ``next`` (the nodes that would run next), ``step``, ``source``, ``turn``
+        (the session turn that wrote it, under native persistence), ``interrupts`` pending there
+        and ``messages`` (sessionful's JSON). The adapter's own in-memory saver keeps the latest
+        checkpoint only; native persistence and savers of yours keep each turn's."""
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        }
+        found: list[dict[str, Any]] = []
+        async for state in self.graph.aget_state_history(thread, limit=limit):
+            values = state.values if isinstance(state.values, dict) else {}
+            metadata = state.metadata or {}
+            messages = [m for m in values.get("messages", ()) if isinstance(m, BaseMessage)]
+            found.append(
+                {
+                    "checkpoint_id": state.config["configurable"]["checkpoint_id"],
+                    "created_at": state.created_at,
+                    "next": list(state.next),
+                    "step": metadata.get("step"),
+                    "source": metadata.get("source"),
+                    "turn": metadata.get(TURN_KEY),
+                    "interrupts": [
+                        {"id": str(i.id), "value": jsonable(i.value)} for i in state.interrupts
+                    ],
+                    "messages": [from_langchain(m).model_dump(mode="json") for m in messages],
+                }
+            )
+        return found
+
     async def snapshot(self) -> dict[str, Any]:
         """The thread's latest checkpoint (pending writes, so pending interrupts, included),
         serialised by the strict serializer: ``{"version": 2, "type", "data"}`` with ``data``
@@ -334,7 +442,14 @@ class LangGraphAgent:
         self, snapshot: Mapping[str, Any] | None, messages: Sequence[ChatMessage]
     ) -> None:
         """Make the snapshot's checkpoint the thread's current one (written to the saver unless
-        it holds it already), then add any logged ``messages`` after it."""
+        it holds it already), then add any logged ``messages`` after it. Under native
+        persistence, only into an empty thread (a session stored as snapshots before)."""
+        if self.persistence == "native" and self._turn is not None:
+            thread: RunnableConfig = {
+                "configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}
+            }
+            if await self.checkpointer.aget_tuple(thread) is not None:
+                return
         version = None if snapshot is None else snapshot.get("version")
         if snapshot is not None and version == _SNAPSHOT_VERSION:
             if snapshot.get("data") is not None:
@@ -368,9 +483,9 @@ class LangGraphAgent:
         }
         at: RunnableConfig = {"configurable": {**thread["configurable"], "checkpoint_id": cid}}
         if await saver.aget_tuple(at) is None:
-            await _put_saved(saver, self.thread_id, "", payload)
+            await _put_saved(saver, self.thread_id, "", payload, self._lease)
             for child in payload.get("children", ()):
-                await _put_saved(saver, self.thread_id, child["ns"], child)
+                await _put_saved(saver, self.thread_id, child["ns"], child, self._lease)
         latest = await saver.aget_tuple(thread)
         self._pin = None if latest is None or latest.checkpoint["id"] == cid else cid
 
@@ -386,13 +501,26 @@ def _saved(found: CheckpointTuple) -> dict[str, Any]:
     }
 
 
+def _turn_of(found: CheckpointTuple) -> int:
+    """The session turn that wrote a checkpoint (``0``: unknown, taken as acknowledged)."""
+    turn = found.metadata.get(TURN_KEY)
+    return turn if isinstance(turn, int) else 0
+
+
 async def _put_saved(
-    saver: BaseCheckpointSaver[Any], thread_id: str, ns: str, saved: Mapping[str, Any]
+    saver: BaseCheckpointSaver[Any],
+    thread_id: str,
+    ns: str,
+    saved: Mapping[str, Any],
+    lease: Lease | None = None,
 ) -> None:
     """Write one snapshotted checkpoint, with its pending writes, into ``saver``."""
     checkpoint = saved["checkpoint"]
+    where: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+    if lease is not None:
+        where[LEASE_KEY] = lease
     config = await saver.aput(
-        {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}},
+        {"configurable": where},
         checkpoint,
         saved["metadata"],
         dict(checkpoint["channel_versions"]),
@@ -400,6 +528,8 @@ async def _put_saved(
     by_task: dict[str, list[tuple[str, Any]]] = {}
     for task_id, channel, value in saved["writes"]:
         by_task.setdefault(task_id, []).append((channel, value))
+    if lease is not None:
+        config = {"configurable": {**config["configurable"], LEASE_KEY: lease}}
     for task_id, writes in by_task.items():
         await saver.aput_writes(config, writes, task_id)
 
@@ -418,7 +548,16 @@ class LangGraphFactory(AgentFactory):
         elif checkpointer == "memory":
             checkpointer = InMemorySaver(serde=strict_serializer())
         self.checkpointer: BaseCheckpointSaver[Any] = checkpointer
+        self.persistence: Mode = settings.persistence or (
+            "native"
+            if settings.checkpointer is None or _is_session_saver(checkpointer)
+            else "snapshot"
+        )
+        """Where the ``persisted`` strategy keeps sessions (see
+        :attr:`LangGraphSettings.persistence`)."""
         self._compiled: dict[tuple[str, str, str], Pregel[Any, Any, Any, Any]] = {}
+        self._store_savers: dict[int, tuple[SessionStore, SessionCheckpointer]] = {}
+        self._on_store: dict[tuple[int, int], Pregel[Any, Any, Any, Any]] = {}
         self.compiles = 0
         """How many graphs this factory has compiled (one per distinct template configuration)."""
 
@@ -460,6 +599,25 @@ class LangGraphFactory(AgentFactory):
             "returns a StateGraph or a compiled graph"
         )
 
+    def on_store(
+        self, graph: Pregel[Any, Any, Any, Any], store: SessionStore
+    ) -> tuple[BaseCheckpointSaver[Any], Pregel[Any, Any, Any, Any]]:
+        """The saver and graph a natively persisted session uses on the manager's ``store``:
+        without a checkpointer in the settings, a :class:`SessionCheckpointer` on ``store`` (one
+        per store) and ``graph`` copied onto it (once per graph); else the settings' own."""
+        if not self.owns_checkpointer:
+            return self.checkpointer, graph
+        from sessionful_langgraph.checkpointer import SessionCheckpointer
+
+        held = self._store_savers.get(id(store))
+        if held is None or held[0] is not store:
+            held = self._store_savers[id(store)] = (store, SessionCheckpointer(store))
+        saver = held[1]
+        copied = self._on_store.get((id(graph), id(saver)))
+        if copied is None:
+            copied = self._on_store[(id(graph), id(saver))] = graph.copy({"checkpointer": saver})
+        return saver, copied
+
     async def create_agent(self, request: AgentCreateRequest) -> AgentInstance:
         """A session instance over the shared compiled graph; compiles only on a cold template."""
         return LangGraphAgent(
@@ -469,12 +627,21 @@ class LangGraphFactory(AgentFactory):
             request.template_version,
             self.checkpointer,
             owned=self.owns_checkpointer,
+            persistence=self.persistence,
+            factory=self,
         )
 
     async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
         """Forget the instance's thread if the session ended, or if the thread is in the
-        adapter's own memory; a saver of yours keeps it for the session's next instance."""
+        adapter's own memory; a saver of yours (or the manager's store) keeps it for the
+        session's next instance."""
         if not isinstance(instance, LangGraphAgent):
             raise TypeError(f"not a LangGraph instance: {instance!r}")
-        if reason == "ended" or self.owns_checkpointer:
-            await self.checkpointer.adelete_thread(instance.thread_id)
+        if reason == "ended" or isinstance(instance.checkpointer, LocalSaver):
+            await instance.checkpointer.adelete_thread(instance.thread_id)
+
+
+def _is_session_saver(saver: object) -> bool:
+    from sessionful_langgraph.checkpointer import SessionCheckpointer
+
+    return isinstance(saver, SessionCheckpointer)

@@ -28,11 +28,18 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-__all__ = ["CONTEXT_KEYS", "LocalSaver", "metadata_for", "task_of"]
+__all__ = ["CONTEXT_KEYS", "LEASE_KEY", "TURN_KEY", "LocalSaver", "metadata_for", "task_of"]
 
 CONTEXT_KEYS = "__sessionful_context_keys"
 """A ``configurable`` entry naming the keys the adapter copied there from a turn's context: the
 adapter's savers leave them out of checkpoint metadata (context is never stored)."""
+LEASE_KEY = "__sessionful_lease"
+"""A ``configurable`` entry holding the session's lease: ``SessionCheckpointer`` fences every
+write of the run by it (a ``__`` key, so LangGraph never copies it into metadata)."""
+TURN_KEY = "sessionful_turn"
+"""Checkpoint metadata: the session's turn number that wrote it (native persistence), so a
+restore can tell the checkpoints of an acknowledged turn from those of a turn never
+acknowledged."""
 
 
 def task_of(ns: str) -> str:

@@ -23,9 +23,11 @@ class LangGraphFramework(Framework):
     """The ``langgraph`` framework: templates are ``StateGraph`` builders."""
 
     name: ClassVar[str] = "langgraph"
-    # Under ``persisted`` each turn stores the thread's latest checkpoint (interrupts included):
-    # a restore equals the live state whatever the graph does to it (RemoveMessage included).
-    persistence: ClassVar[Persistence | None] = "snapshot"
+    # Under ``persisted`` a session lives in its checkpoints, in the manager's store and fenced
+    # by its lease (``"native"``); the ``persistence="snapshot"`` setting (the default with
+    # LangGraph's own savers) stores the thread's latest checkpoint with each turn instead, and
+    # its instances say so themselves (``instance.persistence``).
+    persistence: ClassVar[Persistence | None] = "native"
     snapshot_every: ClassVar[int] = 1
     interrupts: ClassVar[bool] = True
     uses_templates: ClassVar[bool] = True

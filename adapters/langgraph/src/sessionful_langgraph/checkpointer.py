@@ -16,7 +16,8 @@ Every method exists sync and async. The store belongs to one event loop, the fir
 and sync calls from another thread, are handed to it; a sync call from inside that loop's own
 thread would block it and raises, as LangGraph's async savers do.
 
-A thread may be bound to a session's lease (:meth:`bind`); each write to it is then fenced in
+A thread may be bound to a session's lease (:meth:`bind`, or per run: the manager's LangGraph
+instances put their lease in the run's ``configurable``); each write to it is then fenced in
 the same transaction and raises ``LeaseLost``, landing nothing, once another process has claimed
 the session. Beyond LangGraph's base capabilities it implements ``delete_for_runs``,
 ``copy_thread`` and ``prune``.
@@ -54,7 +55,7 @@ from sessionful.stores._checkpoints import (
     checkpoint_log_for,
 )
 from sessionful.stores.base import Lease
-from sessionful_langgraph._local import metadata_for
+from sessionful_langgraph._local import LEASE_KEY, metadata_for
 
 __all__ = ["SessionCheckpointer"]
 
@@ -108,6 +109,12 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
     def unbind(self, thread_id: str) -> None:
         """Write to ``thread_id`` unfenced again."""
         self._leases.pop(thread_id, None)
+
+    def _lease(self, config: RunnableConfig, thread: str) -> Lease | None:
+        """The lease fencing a write: the run's own (``configurable`` carries it when the
+        manager drives the thread), else the thread's bound one."""
+        lease = config.get("configurable", {}).get(LEASE_KEY)
+        return lease if isinstance(lease, Lease) else self._leases.get(thread)
 
     # -- the store's loop -----------------------------------------------------------------------
 
@@ -274,7 +281,7 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         stored, blobs = self._stored(config, checkpoint, metadata, new_versions)
-        await self.log.put(stored, blobs, self._leases.get(stored.thread))
+        await self.log.put(stored, blobs, self._lease(config, stored.thread))
         return {
             "configurable": {
                 "thread_id": stored.thread,
@@ -302,7 +309,7 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
             configurable.get("checkpoint_ns", ""),
             configurable["checkpoint_id"],
             stored,
-            self._leases.get(thread),
+            self._lease(config, thread),
         )
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
