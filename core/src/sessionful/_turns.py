@@ -6,7 +6,7 @@ against ``resume``), its output (a stream joined into it), its usage, its acknow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +183,7 @@ class SessionTurns:
 
     async def stream(
         self, command: ExecuteAgentCommand, *, create: bool = True
-    ) -> AsyncIterator[ChatMessage | StreamEvent | ExecutionResult]:
+    ) -> AsyncGenerator[ChatMessage | StreamEvent | ExecutionResult, None]:
         """Run one turn like :meth:`execute`, yielding its output as it comes, and last the
         turn's :class:`ExecutionResult` (the whole messages, status, interrupts, usage, stats,
         instance event), exactly what ``execute`` would have returned: no caller reassembles
