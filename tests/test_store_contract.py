@@ -43,6 +43,7 @@ from sessionful.content import ImageBlock, ReasoningBlock, TextBlock, ToolCall, 
 from sessionful.stores import (
     MAX_JSON_DEPTH,
     SCHEMA_VERSION,
+    Feedback,
     Lease,
     MemoryStore,
     PostgresStore,
@@ -665,6 +666,142 @@ async def test_a_version_1_database_is_migrated_in_place(
         with psycopg.connect(raw.target) as pg:
             versions = pg.execute("SELECT version FROM sessionful_schema").fetchall()
     assert [v for (v,) in versions] == [1, 2]
+
+
+# -- end users, labels, activity windows, feedback ------------------------------------------------
+
+
+async def make(
+    store: SessionStore,
+    k: SessionKey,
+    now: float,
+    user_id: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> Lease:
+    lease, _ = await store.claim(k, "A", "echo", "1", now, user_id=user_id, labels=labels)
+    return lease
+
+
+async def test_user_id_and_labels_are_set_at_creation_only(store: SessionStore) -> None:
+    k = key()
+    await make(store, k, 1.0, "u-7", {"channel": "web", "tier": "gold", "é": "日本"})
+    record = await store.get(k)
+    assert record is not None and record.user_id == "u-7"
+    assert record.labels == {"channel": "web", "tier": "gold", "é": "日本"}
+    _, loaded = await store.claim(k, "B", "echo", "1", 2.0, user_id="u-8", labels={"x": "y"})
+    assert loaded is not None and loaded.record.user_id == "u-7"  # a claim does not relabel
+    assert loaded.record.labels == {"channel": "web", "tier": "gold", "é": "日本"}
+    assert [r.key for r in await store.list_sessions(labels={"x": "y"})] == []
+    assert [r.key for r in await store.list_sessions(user_id="u-8")] == []
+
+
+async def test_labels_and_user_ids_no_store_can_hold_are_refused(store: SessionStore) -> None:
+    for labels in ({"": "v"}, {"k": "nul\x00"}, {"k": 5}, {str(i): "v" for i in range(65)}):
+        with pytest.raises(ValueError):
+            await make(store, key(), 1.0, labels=labels)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await make(store, key(), 1.0, user_id="nul\x00")
+    assert await store.get(key()) is None
+
+
+FLEET = [
+    # session, user, labels, last activity
+    ("a", "u-1", {"channel": "web", "tier": "gold"}, 100.0),
+    ("b", "u-1", {"channel": "sms"}, 200.0),
+    ("c", "u-2", {"channel": "web"}, 300.0),
+    ("d", None, {}, 400.0),
+    ("e", "u-1", {"channel": "web", "tier": "free"}, 500.0),
+    ("f", "u-2", {"channel": "web", "tier": "gold"}, 600.0),
+]
+
+
+async def test_list_sessions_filters_by_user_labels_and_activity(store: SessionStore) -> None:
+    for session, user, labels, at in FLEET:
+        await make(store, key(session), at, user, labels)
+    await make(store, key("a", namespace="globex"), 100.0, "u-1", {"channel": "web"})
+
+    async def keys(**filters: Any) -> list[str]:
+        return [
+            r.key.session_id or "" for r in await store.list_sessions(namespace="acme", **filters)
+        ]
+
+    assert await keys(user_id="u-1") == ["a", "b", "e"]
+    assert await keys(user_id="nobody") == []
+    assert await keys(labels={"channel": "web"}) == ["a", "c", "e", "f"]
+    assert await keys(labels={"channel": "web", "tier": "gold"}) == ["a", "f"]  # all must match
+    assert await keys(labels={"channel": "web", "tier": "none"}) == []
+    assert await keys(labels={"tier": "gold"}, user_id="u-2") == ["f"]
+    assert await keys(active_after=300.0) == ["c", "d", "e", "f"]  # inclusive
+    assert await keys(active_before=300.0) == ["a", "b"]  # exclusive
+    assert await keys(active_after=200.0, active_before=500.0) == ["b", "c", "d"]
+    assert await keys(active_after=200.0, labels={"channel": "web"}, user_id="u-1") == ["e"]
+    assert len(await store.list_sessions(user_id="u-1")) == 4  # every namespace
+    # Keyset paging with filters.
+    paged: list[str] = []
+    after: str | None = None
+    while page := await store.list_sessions(
+        namespace="acme", labels={"channel": "web"}, after=after, limit=1
+    ):
+        paged += [r.key.session_id or "" for r in page]
+        after = str(page[-1].key)
+    assert paged == ["a", "c", "e", "f"]
+    # A claim is activity: the window follows it.
+    await store.claim(key("a"), "B", "echo", "1", 1_000.0)
+    assert await keys(active_after=900.0) == ["a"]
+
+
+async def test_feedback_is_kept_with_the_session(store: SessionStore) -> None:
+    k = key()
+    lease, _ = await claim(store, k, "A")
+    await store.append_turn(lease, turn(1))
+    await store.record_feedback(k, 5, "great 🙂 \x00", 1, 10.0)
+    await store.record_feedback(k, 2.5, None, None, 11.0)
+    await store.record_feedback(k, 1.0, at=12.0)
+    assert await store.feedback(k) == [
+        Feedback(5.0, "great 🙂 \x00", 1, 10.0),
+        Feedback(2.5, None, None, 11.0),
+        Feedback(1.0, None, None, 12.0),
+    ]
+    record = await store.get(k)
+    assert record is not None
+    assert record.feedback_count == 3
+    assert record.feedback_mean is not None and abs(record.feedback_mean - 8.5 / 3) < 1e-9
+    assert record.turn_count == 1 and record.epoch == 1  # feedback does not advance a session
+    await store.append_turn(lease, turn(2))  # nor fence it
+    (listed_record,) = await store.list_sessions()
+    assert listed_record.feedback_count == 3
+    _, loaded = await claim(store, k, "B")
+    assert loaded is not None and loaded.record.feedback_count == 3
+
+    for bad in (float("nan"), float("inf"), "5", True):
+        with pytest.raises(ValueError):
+            await store.record_feedback(k, bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await store.record_feedback(k, 1.0, turn=-1)
+    with pytest.raises(SessionNotFound):
+        await store.record_feedback(key("nobody"), 5.0)
+    assert await store.get(key("nobody")) is None
+
+    assert await store.delete(k) == {"sessions": 1, "messages": 4, "snapshots": 0, "feedback": 3}
+    assert await store.feedback(k) == []
+    with pytest.raises(SessionNotFound):
+        await store.record_feedback(k, 5.0)
+    await claim(store, k, "C")  # created again: nothing carried over
+    record = await store.get(k)
+    assert record is not None and (record.feedback_count, record.feedback_mean) == (0, None)
+
+
+async def test_purged_sessions_leave_no_labels_or_feedback_behind(store: SessionStore) -> None:
+    k = key()
+    await make(store, k, 1.0, "u-1", {"channel": "web"})
+    await store.record_feedback(k, 4.0, "ok", None, 2.0)
+    assert await store.purge_idle(10.0, 10) == [k]
+    assert await store.feedback(k) == []
+    await make(store, k, 20.0)  # the same id, a new session
+    assert await store.list_sessions(labels={"channel": "web"}) == []
+    record = await store.get(k)
+    assert record is not None
+    assert (record.user_id, record.labels, record.feedback_count) == (None, {}, 0)
 
 
 # -- a model of claims and writes by several owners ----------------------------------------------
