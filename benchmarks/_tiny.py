@@ -6,7 +6,7 @@ core or to the benchmark's own code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from sessionful import (
@@ -16,11 +16,13 @@ from sessionful import (
     ChatMessage,
     Framework,
     SessionKey,
+    TurnOutput,
+    TurnRequest,
 )
 
 __all__ = ["TinyFramework", "TinyInstance"]
 
-_REPLY = ChatMessage.assistant("ok")
+_OUTPUT = TurnOutput(messages=[ChatMessage.assistant("ok")])
 
 
 class TinyInstance:
@@ -31,8 +33,8 @@ class TinyInstance:
     def __init__(self, key: SessionKey) -> None:
         self.key = key
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        return [_REPLY]
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
+        return _OUTPUT
 
 
 class TinyFactory(AgentFactory):

@@ -39,6 +39,7 @@ from sessionful import (
     LifecyclePolicy,
     SessionKey,
     SessionManager,
+    TurnRequest,
 )
 from sessionful_stub import StubAgent, StubFactory
 
@@ -123,9 +124,9 @@ async def _reuse_row(
         key = SessionKey(command.agent_id, command.session_id)
         instance = await naive_factory.create_agent(AgentCreateRequest.for_session(AGENT, key))
         try:
-            return await instance.ainvoke(command.messages)
+            return await instance.ainvoke(TurnRequest(messages=command.messages))
         finally:
-            await naive_factory.destroy_agent(instance)
+            await naive_factory.destroy_agent(instance, "ended")
 
     def tidy() -> None:
         # The stub's bookkeeping, part of neither pattern: keep the heap from growing.
@@ -216,13 +217,13 @@ def overhead(ctx: Context) -> str:
         command = _command("session-overhead")
         await manager.execute(command)
         instance = _stub_instance(manager, "session-overhead")
-        messages = command.messages
+        request = TurnRequest(messages=command.messages)
 
         async def through_manager() -> object:
             return await manager.execute(command)
 
         async def direct() -> object:
-            return await instance.ainvoke(messages)
+            return await instance.ainvoke(request)
 
         timings = await interleave(
             through_manager,
@@ -249,7 +250,7 @@ def overhead(ctx: Context) -> str:
                 us(percentile(t.a, 95)),
             ),
             (
-                "`await instance.ainvoke(messages)`, the same instance, directly",
+                "`await instance.ainvoke(request)`, the same instance, directly",
                 f"{len(t.b):,}",
                 us(direct),
                 us(percentile(t.b, 95)),
@@ -272,7 +273,7 @@ def overhead(ctx: Context) -> str:
 
 What `SessionManager.execute` adds to the adapter's `ainvoke`: the median of `await
 manager.execute(command)` on a reused session minus the median of `await
-instance.ainvoke(messages)` called directly on the very instance the manager holds (stub adapter,
+instance.ainvoke(request)` called directly on the very instance the manager holds (stub adapter,
 per-session strategy, no hook observers). Both are timed call by call in {batches} alternating
 batches of {per_batch:,} calls each (`execute` first in one batch, `ainvoke` first in the next),
 so drift and noise of the machine fall on both alike; the stub's history is cleared between
