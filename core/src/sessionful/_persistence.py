@@ -25,7 +25,14 @@ from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadRea
 from sessionful.stores import DEFAULT_STORE_URL, store_from_url
 from sessionful.stores._checkpoints import delete_checkpoints
 from sessionful.stores._items import delete_items
-from sessionful.stores.base import Lease, LoadedSession, SessionRecord, SessionStore, TurnWrite
+from sessionful.stores.base import (
+    Feedback,
+    Lease,
+    LoadedSession,
+    SessionRecord,
+    SessionStore,
+    TurnWrite,
+)
 from sessionful.strategies import SessionStrategy
 from sessionful.templates import AgentTemplate
 
@@ -71,9 +78,18 @@ class Persistence:
     async def aclose(self) -> None:
         """Flush and release the store."""
 
-    async def claim(self, key: SessionKey, agent: AgentDefinition, *, create: bool) -> Claim:
+    async def claim(
+        self,
+        key: SessionKey,
+        agent: AgentDefinition,
+        *,
+        create: bool,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Claim:
         """Take ``key``'s session before its instance is created. Raises ``SessionNotFound``
-        when it does not exist and ``create`` is false."""
+        when it does not exist and ``create`` is false. ``user_id`` and ``labels`` are stored
+        with a session this creates (``ValueError`` for ones no store can hold)."""
         if not create:
             raise SessionNotFound(key)
         return Claim(agent)
@@ -121,9 +137,37 @@ class Persistence:
         return []
 
     async def list_sessions(
-        self, *, namespace: str | None, agent_id: str | None, after: str | None, limit: int
+        self,
+        *,
+        namespace: str | None,
+        agent_id: str | None,
+        after: str | None,
+        limit: int,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
-        """Stored records ordered by key string, after ``after``."""
+        """Stored records ordered by key string, after ``after``, filtered (see
+        ``SessionStore.list_sessions``); a damaged one flagged ``corrupt``."""
+        return []
+
+    async def count_sessions(
+        self, namespace: str | None, *, agent_id: str | None = None
+    ) -> int | None:
+        """How many sessions are stored (in ``namespace``), counted by the store without loading
+        them; ``None`` when nothing is stored (the live instances are the sessions)."""
+        return None
+
+    async def record_feedback(
+        self, key: SessionKey, rating: float, comment: str | None, turn: int | None
+    ) -> bool:
+        """Store a rating with ``key``'s session; whether it was stored (``False`` when nothing
+        is). Raises ``SessionNotFound`` when the stored session does not exist."""
+        return False
+
+    async def feedback(self, key: SessionKey) -> list[Feedback]:
+        """The ratings stored with ``key``'s session, oldest first."""
         return []
 
     async def check(self) -> None:
@@ -180,7 +224,15 @@ class Stored(Persistence):
             self._open = False
             await self._store.aclose()
 
-    async def claim(self, key: SessionKey, agent: AgentDefinition, *, create: bool) -> Claim:
+    async def claim(
+        self,
+        key: SessionKey,
+        agent: AgentDefinition,
+        *,
+        create: bool,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Claim:
         await self.open()
         # create=False refuses a missing session in the claim's own transaction: a session
         # ended between a check and the claim cannot come back as a new one.
@@ -191,6 +243,8 @@ class Stored(Persistence):
             agent.template_version,
             self._wall(),
             create=create,
+            user_id=user_id,
+            labels=labels,
         )
         if loaded is not None:
             agent = self._as_created(agent, loaded.record)
@@ -353,12 +407,45 @@ class Stored(Persistence):
         return await self._store.history(key, limit)
 
     async def list_sessions(
-        self, *, namespace: str | None, agent_id: str | None, after: str | None, limit: int
+        self,
+        *,
+        namespace: str | None,
+        agent_id: str | None,
+        after: str | None,
+        limit: int,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
         await self.open()
         return await self._store.list_sessions(
-            namespace=namespace, agent_id=agent_id, after=after, limit=limit
+            namespace=namespace,
+            agent_id=agent_id,
+            after=after,
+            limit=limit,
+            user_id=user_id,
+            labels=labels,
+            active_after=active_after,
+            active_before=active_before,
         )
+
+    async def count_sessions(
+        self, namespace: str | None, *, agent_id: str | None = None
+    ) -> int | None:
+        await self.open()
+        return await self._store.count_sessions(namespace, agent_id=agent_id)
+
+    async def record_feedback(
+        self, key: SessionKey, rating: float, comment: str | None, turn: int | None
+    ) -> bool:
+        await self.open()
+        await self._store.record_feedback(key, rating, comment, turn, self._wall())
+        return True
+
+    async def feedback(self, key: SessionKey) -> list[Feedback]:
+        await self.open()
+        return await self._store.feedback(key)
 
     async def check(self) -> None:
         await self.open()
