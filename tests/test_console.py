@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Request, Route, expect
 
 from support import server as servers
 from support.console import NO_CHROMIUM, Console, chromium, chromium_binary
@@ -280,3 +280,79 @@ def test_dev_mode_needs_no_key(tmp_path: Path, browser: BrowserContext) -> None:
             page.close()
     finally:
         running.stop()
+
+
+@requires_chromium
+def test_filters_and_feedback_appear_when_the_api_has_them(
+    console: Console, server: servers.Server
+) -> None:
+    """The console reads what the API offers from /openapi.json: given a listing that filters
+    by user, label and activity and a feedback route (served here by the browser itself), it
+    shows those filters and the feedback form, and sends what they say."""
+    real = httpx.get(f"{server.url}/openapi.json").json()
+    listing = real["paths"]["/v1/sessions"]["get"]
+    known = {p["name"] for p in listing.get("parameters", [])}
+    extra = [
+        {"name": "user_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "label", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+        {
+            "name": "active_since",
+            "in": "query",
+            "schema": {"type": "string", "format": "date-time"},
+        },
+    ]
+    listing["parameters"] = listing.get("parameters", []) + [
+        p for p in extra if p["name"] not in known
+    ]
+    feedback = "/v1/agents/{agent_id}/sessions/{session_id}/feedback"
+    real["paths"].setdefault(feedback, {}).setdefault(
+        "post",
+        {
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                                "comment": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    )
+    sent: list[Any] = []
+    listed: list[str] = []
+    page = console.page
+
+    def record_feedback(route: Route) -> None:
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=201, json={"count": 1, "mean": 4})
+
+    def record_listing(request: Request) -> None:
+        if "/v1/sessions?" in request.url:
+            listed.append(request.url)
+
+    page.route("**/openapi.json", lambda route: route.fulfill(json=real))
+    page.route("**/feedback", record_feedback)
+    page.on("request", record_listing)
+    with server.client(servers.ALICE) as api:
+        sid = api.post(f"/v1/agents/{servers.ECHO}/sessions").json()["session_id"]
+        console.login(servers.KEYS[servers.ALICE])
+        console.nav("Sessions")
+        page.get_by_label("User id").fill("u-7")
+        page.get_by_label("Labels").fill("channel:web, tier:gold")
+        page.get_by_label("Active since").select_option(label="Last 24 hours")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"user_id=u-7"))
+        expect(page.get_by_label("User id")).to_have_value("u-7")
+        query = listed[-1]
+        assert "user_id=u-7" in query and "label=channel%3Aweb" in query, query
+        assert "label=tier%3Agold" in query and "active_since=" in query, query
+
+        console.open(f"#/sessions/{servers.ECHO}/{sid}")
+        console.heading(re.compile("^Session "))
+        console.feedback(4, "quick and right")
+        assert sent == [{"rating": 4, "comment": "quick and right"}]
