@@ -59,7 +59,7 @@ def build_mutator(context: BuildContext) -> StateGraph[Any]:
                 messages += [RemoveMessage(id=str(m.id)) for m in old]
             elif verb == "rewrite":
                 first = state["messages"][0]
-                messages.append(type(first)(f"rewritten {first.content}", id=first.id))
+                messages.append(first.model_copy(update={"content": f"rewritten {first.content}"}))
         update["kv"] = kv
         update["turns"] = state.get("turns", 0) + 1
         update["messages"] = messages
