@@ -155,6 +155,6 @@ async def test_it_shares_the_sessions_database(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "s.db") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        count = conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
-    assert {"sessions", "checkpoints", "checkpoint_writes", "checkpoint_blobs"} <= tables
+        count = conn.execute("SELECT count(*) FROM session_checkpoints").fetchone()[0]
+    assert {"sessions", "session_checkpoints", "session_checkpoint_writes"} <= tables
     assert count >= 1

@@ -9,7 +9,8 @@ checkpoint id, parent, run id) and which channel versions a checkpoint reads.
 
 It lives in the store's own database (SQLite: the same file, through the store's writer thread;
 Postgres: the same pool; memory: beside the store object), in tables of its own
-(``checkpoints``, ``checkpoint_writes``, ``checkpoint_blobs``) created idempotently on first use,
+(``session_checkpoints``, ``session_checkpoint_writes``, ``session_checkpoint_blobs``: not
+LangGraph's own savers' names, so they can share the database) created idempotently on first use,
 so the stores' schemas and migrations are untouched.
 
 **Fencing.** A write may name the session's :class:`~sessionful.stores.base.Lease`; it then
@@ -322,7 +323,7 @@ def _select(
         if value is not None:
             where.append(f"{column} {op} {placeholder}")
             params.append(value)
-    sql = f"SELECT {_COLUMNS} FROM checkpoints"
+    sql = f"SELECT {_COLUMNS} FROM session_checkpoints"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC"
@@ -363,7 +364,7 @@ def _assemble(
 # -- SQLite -------------------------------------------------------------------------------------
 
 _SQLITE_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS checkpoints (
+    """CREATE TABLE IF NOT EXISTS session_checkpoints (
         thread TEXT NOT NULL, ns TEXT NOT NULL, id TEXT NOT NULL,
         parent_id TEXT, run_id TEXT,
         type TEXT NOT NULL, checkpoint BLOB NOT NULL,
@@ -371,14 +372,15 @@ _SQLITE_SCHEMA = (
         versions TEXT NOT NULL,
         PRIMARY KEY (thread, ns, id)
     ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints (run_id) WHERE run_id IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS checkpoint_writes (
+    "CREATE INDEX IF NOT EXISTS session_checkpoints_run ON session_checkpoints (run_id) WHERE "
+    "run_id IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS session_checkpoint_writes (
         thread TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
         task_id TEXT NOT NULL, idx INTEGER NOT NULL, channel TEXT NOT NULL,
         type TEXT NOT NULL, value BLOB NOT NULL, task_path TEXT NOT NULL,
         PRIMARY KEY (thread, ns, checkpoint_id, task_id, idx)
     ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS checkpoint_blobs (
+    """CREATE TABLE IF NOT EXISTS session_checkpoint_blobs (
         thread TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
         type TEXT NOT NULL, value BLOB NOT NULL,
         PRIMARY KEY (thread, ns, channel, version)
@@ -428,11 +430,11 @@ class _SQLiteCheckpoints(CheckpointLog):
         def body() -> None:
             self._fence(conn, lease)
             conn.executemany(
-                "INSERT OR REPLACE INTO checkpoint_blobs VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO session_checkpoint_blobs VALUES (?, ?, ?, ?, ?, ?)",
                 [(c.thread, c.ns, b.channel, b.version, *b.value) for b in blobs],
             )
             conn.execute(
-                f"INSERT OR REPLACE INTO checkpoints ({_COLUMNS}) VALUES "
+                f"INSERT OR REPLACE INTO session_checkpoints ({_COLUMNS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _checkpoint_params(c),
             )
@@ -454,7 +456,7 @@ class _SQLiteCheckpoints(CheckpointLog):
             for w in writes:
                 verb = "INSERT OR REPLACE" if w.idx < 0 else "INSERT OR IGNORE"
                 conn.execute(
-                    f"{verb} INTO checkpoint_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"{verb} INTO session_checkpoint_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (thread, ns, cid, w.task_id, w.idx, w.channel, *w.value, w.task_path),
                 )
 
@@ -485,12 +487,14 @@ class _SQLiteCheckpoints(CheckpointLog):
         blobs: builtins.list[Any] = []
         for c in found:
             writes += conn.execute(
-                "SELECT * FROM checkpoint_writes WHERE thread = ? AND ns = ? AND checkpoint_id = ?",
+                "SELECT * FROM session_checkpoint_writes WHERE thread = ? AND ns = ? AND "
+                "checkpoint_id = ?",
                 (c.thread, c.ns, c.id),
             ).fetchall()
             for ch, v in c.versions.items():
                 blobs += conn.execute(
-                    "SELECT * FROM checkpoint_blobs WHERE thread = ? AND ns = ? AND channel = ? "
+                    "SELECT * FROM session_checkpoint_blobs WHERE thread = ? AND ns = ? AND "
+                    "channel = ? "
                     "AND version = ?",
                     (c.thread, c.ns, ch, v),
                 ).fetchall()
@@ -502,9 +506,11 @@ class _SQLiteCheckpoints(CheckpointLog):
     def _delete_thread(self, conn: Any, thread: str, lease: Lease | None) -> int:
         def body() -> int:
             self._fence(conn, lease)
-            conn.execute("DELETE FROM checkpoint_writes WHERE thread = ?", (thread,))
-            conn.execute("DELETE FROM checkpoint_blobs WHERE thread = ?", (thread,))
-            return int(conn.execute("DELETE FROM checkpoints WHERE thread = ?", (thread,)).rowcount)
+            conn.execute("DELETE FROM session_checkpoint_writes WHERE thread = ?", (thread,))
+            conn.execute("DELETE FROM session_checkpoint_blobs WHERE thread = ?", (thread,))
+            return int(
+                conn.execute("DELETE FROM session_checkpoints WHERE thread = ?", (thread,)).rowcount
+            )
 
         return self._store._write(conn, body)
 
@@ -516,10 +522,11 @@ class _SQLiteCheckpoints(CheckpointLog):
             count = 0
             for run_id in run_ids:
                 rows = conn.execute(
-                    "DELETE FROM checkpoints WHERE run_id = ? RETURNING thread, ns, id", (run_id,)
+                    "DELETE FROM session_checkpoints WHERE run_id = ? RETURNING thread, ns, id",
+                    (run_id,),
                 ).fetchall()
                 conn.executemany(
-                    "DELETE FROM checkpoint_writes "
+                    "DELETE FROM session_checkpoint_writes "
                     "WHERE thread = ? AND ns = ? AND checkpoint_id = ?",
                     rows,
                 )
@@ -534,10 +541,10 @@ class _SQLiteCheckpoints(CheckpointLog):
     def _copy_thread(self, conn: Any, source: str, target: str) -> None:
         def body() -> None:
             for table, rest in (
-                ("checkpoints", _COLUMNS.removeprefix("thread, ")),
-                ("checkpoint_writes",
+                ("session_checkpoints", _COLUMNS.removeprefix("thread, ")),
+                ("session_checkpoint_writes",
                  "ns, checkpoint_id, task_id, idx, channel, type, value, task_path"),
-                ("checkpoint_blobs", "ns, channel, version, type, value"),
+                ("session_checkpoint_blobs", "ns, channel, version, type, value"),
             ):  # fmt: skip
                 conn.execute(
                     f"INSERT OR REPLACE INTO {table} (thread, {rest}) "
@@ -554,12 +561,16 @@ class _SQLiteCheckpoints(CheckpointLog):
         def body() -> None:
             for thread in threads:
                 if not keep_latest:
-                    for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
+                    for table in (
+                        "session_checkpoint_writes",
+                        "session_checkpoint_blobs",
+                        "session_checkpoints",
+                    ):
                         conn.execute(f"DELETE FROM {table} WHERE thread = ?", (thread,))
                     continue
                 latest = dict(
                     conn.execute(
-                        "SELECT ns, max(id) FROM checkpoints WHERE thread = ? GROUP BY ns",
+                        "SELECT ns, max(id) FROM session_checkpoints WHERE thread = ? GROUP BY ns",
                         (thread,),
                     ).fetchall()
                 )
@@ -567,28 +578,29 @@ class _SQLiteCheckpoints(CheckpointLog):
                     _row_checkpoint(row)
                     for ns, cid in latest.items()
                     for row in conn.execute(
-                        f"SELECT {_COLUMNS} FROM checkpoints "
+                        f"SELECT {_COLUMNS} FROM session_checkpoints "
                         "WHERE thread = ? AND ns = ? AND id = ?",
                         (thread, ns, cid),
                     ).fetchall()
                 ]
                 for ns, cid in latest.items():
                     conn.execute(
-                        "DELETE FROM checkpoints WHERE thread = ? AND ns = ? AND id != ?",
+                        "DELETE FROM session_checkpoints WHERE thread = ? AND ns = ? AND id != ?",
                         (thread, ns, cid),
                     )
                     conn.execute(
-                        "DELETE FROM checkpoint_writes WHERE thread = ? AND ns = ? "
+                        "DELETE FROM session_checkpoint_writes WHERE thread = ? AND ns = ? "
                         "AND checkpoint_id != ?",
                         (thread, ns, cid),
                     )
                 used = _version_keys(kept)
                 for ns, channel, version in conn.execute(
-                    "SELECT ns, channel, version FROM checkpoint_blobs WHERE thread = ?", (thread,)
+                    "SELECT ns, channel, version FROM session_checkpoint_blobs WHERE thread = ?",
+                    (thread,),
                 ).fetchall():
                     if (ns, channel, version) not in used:
                         conn.execute(
-                            "DELETE FROM checkpoint_blobs WHERE thread = ? AND ns = ? "
+                            "DELETE FROM session_checkpoint_blobs WHERE thread = ? AND ns = ? "
                             "AND channel = ? AND version = ?",
                             (thread, ns, channel, version),
                         )
@@ -599,7 +611,7 @@ class _SQLiteCheckpoints(CheckpointLog):
 # -- Postgres -----------------------------------------------------------------------------------
 
 _POSTGRES_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS checkpoints (
+    """CREATE TABLE IF NOT EXISTS session_checkpoints (
         thread TEXT NOT NULL, ns TEXT NOT NULL, id TEXT NOT NULL,
         parent_id TEXT, run_id TEXT,
         type TEXT NOT NULL, checkpoint BYTEA NOT NULL,
@@ -607,14 +619,15 @@ _POSTGRES_SCHEMA = (
         versions TEXT NOT NULL,
         PRIMARY KEY (thread, ns, id)
     )""",
-    "CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints (run_id) WHERE run_id IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS checkpoint_writes (
+    "CREATE INDEX IF NOT EXISTS session_checkpoints_run ON session_checkpoints (run_id) WHERE "
+    "run_id IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS session_checkpoint_writes (
         thread TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
         task_id TEXT NOT NULL, idx INTEGER NOT NULL, channel TEXT NOT NULL,
         type TEXT NOT NULL, value BYTEA NOT NULL, task_path TEXT NOT NULL,
         PRIMARY KEY (thread, ns, checkpoint_id, task_id, idx)
     )""",
-    """CREATE TABLE IF NOT EXISTS checkpoint_blobs (
+    """CREATE TABLE IF NOT EXISTS session_checkpoint_blobs (
         thread TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
         type TEXT NOT NULL, value BYTEA NOT NULL,
         PRIMARY KEY (thread, ns, channel, version)
@@ -665,13 +678,13 @@ class _PostgresCheckpoints(CheckpointLog):
                 async with conn.cursor() as cur:
                     if blobs:
                         await cur.executemany(
-                            "INSERT INTO checkpoint_blobs VALUES (%s, %s, %s, %s, %s, %s) "
+                            "INSERT INTO session_checkpoint_blobs VALUES (%s, %s, %s, %s, %s, %s) "
                             "ON CONFLICT (thread, ns, channel, version) DO UPDATE SET "
                             "type = excluded.type, value = excluded.value",
                             [(c.thread, c.ns, b.channel, b.version, *b.value) for b in blobs],
                         )
                     await cur.execute(
-                        f"INSERT INTO checkpoints ({_COLUMNS}) VALUES "
+                        f"INSERT INTO session_checkpoints ({_COLUMNS}) VALUES "
                         "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (thread, ns, id) DO UPDATE SET "
                         "parent_id = excluded.parent_id, run_id = excluded.run_id, "
@@ -699,7 +712,7 @@ class _PostgresCheckpoints(CheckpointLog):
                             else "DO NOTHING"
                         )
                         await cur.execute(
-                            "INSERT INTO checkpoint_writes VALUES "
+                            "INSERT INTO session_checkpoint_writes VALUES "
                             "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
                             f"(thread, ns, checkpoint_id, task_id, idx) {conflict}",
                             (thread, ns, checkpoint_id, w.task_id, w.idx, w.channel, *w.value,
@@ -729,7 +742,7 @@ class _PostgresCheckpoints(CheckpointLog):
                 return []
             keys = [(c.thread, c.ns, c.id) for c in found]
             cursor = await conn.execute(
-                "SELECT w.* FROM checkpoint_writes w JOIN unnest(%s::text[], %s::text[], "
+                "SELECT w.* FROM session_checkpoint_writes w JOIN unnest(%s::text[], %s::text[], "
                 "%s::text[]) AS k(thread, ns, id) ON w.thread = k.thread AND w.ns = k.ns "
                 "AND w.checkpoint_id = k.id",
                 [list(col) for col in zip(*keys, strict=True)],
@@ -739,7 +752,8 @@ class _PostgresCheckpoints(CheckpointLog):
             blobs: list[Any] = []
             if wanted:
                 cursor = await conn.execute(
-                    "SELECT b.* FROM checkpoint_blobs b JOIN unnest(%s::text[], %s::text[], "
+                    "SELECT b.* FROM session_checkpoint_blobs b JOIN unnest(%s::text[], "
+                    "%s::text[], "
                     "%s::text[], %s::text[]) AS k(thread, ns, channel, version) "
                     "ON b.thread = k.thread AND b.ns = k.ns AND b.channel = k.channel "
                     "AND b.version = k.version",
@@ -754,9 +768,15 @@ class _PostgresCheckpoints(CheckpointLog):
         async def operation(conn: Any, attempt: int) -> int:
             async with conn.transaction():
                 await self._fence(conn, lease)
-                await conn.execute("DELETE FROM checkpoint_writes WHERE thread = %s", (thread,))
-                await conn.execute("DELETE FROM checkpoint_blobs WHERE thread = %s", (thread,))
-                cursor = await conn.execute("DELETE FROM checkpoints WHERE thread = %s", (thread,))
+                await conn.execute(
+                    "DELETE FROM session_checkpoint_writes WHERE thread = %s", (thread,)
+                )
+                await conn.execute(
+                    "DELETE FROM session_checkpoint_blobs WHERE thread = %s", (thread,)
+                )
+                cursor = await conn.execute(
+                    "DELETE FROM session_checkpoints WHERE thread = %s", (thread,)
+                )
                 return int(cursor.rowcount)
 
         return await self._run(operation)
@@ -767,14 +787,15 @@ class _PostgresCheckpoints(CheckpointLog):
         async def operation(conn: Any, attempt: int) -> int:
             async with conn.transaction():
                 cursor = await conn.execute(
-                    "DELETE FROM checkpoints WHERE run_id = ANY(%s) RETURNING thread, ns, id",
+                    "DELETE FROM session_checkpoints WHERE run_id = ANY(%s) RETURNING thread, ns, "
+                    "id",
                     (runs,),
                 )
                 rows = await cursor.fetchall()
                 async with conn.cursor() as cur:
                     if rows:
                         await cur.executemany(
-                            "DELETE FROM checkpoint_writes WHERE thread = %s AND ns = %s "
+                            "DELETE FROM session_checkpoint_writes WHERE thread = %s AND ns = %s "
                             "AND checkpoint_id = %s",
                             rows,
                         )
@@ -786,11 +807,11 @@ class _PostgresCheckpoints(CheckpointLog):
         async def operation(conn: Any, attempt: int) -> None:
             async with conn.transaction():
                 for table, rest, key in (
-                    ("checkpoints", _COLUMNS.removeprefix("thread, "), "thread, ns, id"),
-                    ("checkpoint_writes",
+                    ("session_checkpoints", _COLUMNS.removeprefix("thread, "), "thread, ns, id"),
+                    ("session_checkpoint_writes",
                      "ns, checkpoint_id, task_id, idx, channel, type, value, task_path",
                      "thread, ns, checkpoint_id, task_id, idx"),
-                    ("checkpoint_blobs", "ns, channel, version, type, value",
+                    ("session_checkpoint_blobs", "ns, channel, version, type, value",
                      "thread, ns, channel, version"),
                 ):  # fmt: skip
                     await conn.execute(
@@ -808,7 +829,11 @@ class _PostgresCheckpoints(CheckpointLog):
         async def operation(conn: Any, attempt: int) -> None:
             async with conn.transaction():
                 if not keep_latest:
-                    for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
+                    for table in (
+                        "session_checkpoint_writes",
+                        "session_checkpoint_blobs",
+                        "session_checkpoints",
+                    ):
                         await conn.execute(f"DELETE FROM {table} WHERE thread = ANY(%s)", (names,))
                     return
                 await conn.execute(
@@ -816,29 +841,31 @@ class _PostgresCheckpoints(CheckpointLog):
                     "ON COMMIT DROP"
                 )
                 await conn.execute(
-                    "INSERT INTO _kept SELECT thread, ns, max(id) FROM checkpoints "
+                    "INSERT INTO _kept SELECT thread, ns, max(id) FROM session_checkpoints "
                     "WHERE thread = ANY(%s) GROUP BY thread, ns",
                     (names,),
                 )
                 await conn.execute(
-                    "DELETE FROM checkpoints c WHERE c.thread = ANY(%s) AND NOT EXISTS "
+                    "DELETE FROM session_checkpoints c WHERE c.thread = ANY(%s) AND NOT EXISTS "
                     "(SELECT 1 FROM _kept k WHERE k.thread = c.thread AND k.ns = c.ns "
                     "AND k.id = c.id)",
                     (names,),
                 )
                 await conn.execute(
-                    "DELETE FROM checkpoint_writes w WHERE w.thread = ANY(%s) AND NOT EXISTS "
+                    "DELETE FROM session_checkpoint_writes w WHERE w.thread = ANY(%s) AND NOT "
+                    "EXISTS "
                     "(SELECT 1 FROM _kept k WHERE k.thread = w.thread AND k.ns = w.ns "
                     "AND k.id = w.checkpoint_id)",
                     (names,),
                 )
                 cursor = await conn.execute(
-                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ANY(%s)", (names,)
+                    f"SELECT {_COLUMNS} FROM session_checkpoints WHERE thread = ANY(%s)",
+                    (names,),
                 )
                 kept = [_row_checkpoint(row) for row in await cursor.fetchall()]
                 used = {(c.thread, c.ns, ch, v) for c in kept for ch, v in c.versions.items()}
                 cursor = await conn.execute(
-                    "SELECT thread, ns, channel, version FROM checkpoint_blobs "
+                    "SELECT thread, ns, channel, version FROM session_checkpoint_blobs "
                     "WHERE thread = ANY(%s)",
                     (names,),
                 )
@@ -846,7 +873,7 @@ class _PostgresCheckpoints(CheckpointLog):
                 async with conn.cursor() as cur:
                     if stale:
                         await cur.executemany(
-                            "DELETE FROM checkpoint_blobs WHERE thread = %s AND ns = %s "
+                            "DELETE FROM session_checkpoint_blobs WHERE thread = %s AND ns = %s "
                             "AND channel = %s AND version = %s",
                             stale,
                         )
