@@ -209,8 +209,10 @@ def _contents(messages: list[BaseMessage]) -> list[str]:
 
 
 def _sdk_contents(manager: SessionManager, template: str, session_id: str) -> list[str]:
+    """A ``per_session`` session's messages, read from the adapter's own in-memory saver."""
     instance = cast(LangGraphAgent, manager.get_agent(SessionKey(AGENTS[template].id, session_id)))
-    return _contents(instance.state["messages"])
+    state = instance.graph.get_state(instance._thread_config())
+    return _contents(state.values["messages"])
 
 
 def _against(ratio: float, target: float) -> tuple[str, str, str]:
@@ -927,4 +929,293 @@ times slower).
 Where that residue is (the lines holding the most of it):
 
 {lines}
+"""
+
+
+# -- 6. persisted: native sessions vs LangGraph's durable savers ---------------------------------
+
+PERSISTED_TARGET = 0.7
+"""A persisted turn through sessionful: at most this fraction of the same graph's turn on
+LangGraph's own durable saver (SQLite, Postgres), idiomatic defaults."""
+POSTGRES_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
+IDLE_SESSIONS = 200
+"""Sessions held idle when measuring memory per idle session."""
+
+
+def _persisted(template: str, store: str) -> SessionManager:
+    return SessionManager(
+        framework="langgraph", strategy="persisted", store=store, agents=[AGENTS[template]]
+    )
+
+
+@asynccontextmanager
+async def _postgres_saver(dsn: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with AsyncPostgresSaver.from_conn_string(dsn) as saver:
+        await saver.setup()
+        yield saver
+
+
+@dataclass
+class _PersistedRow:
+    what: str
+    template: str
+    store: str
+    saver: str
+    timings: Interleaved | None
+    note: str = ""
+    same: bool = True
+
+
+def _sdk_round_trips(manager: SessionManager, prefix: str) -> Callable[[], Awaitable[object]]:
+    """One interrupt + resume round trip per call, each in a new session: the refund asks for
+    approval, the answer approves it."""
+    agent_id = AGENTS["tool-agent"].id
+    counter = itertools.count()
+
+    async def round_trip() -> object:
+        session = f"{prefix}{next(counter)}"
+        asked = await manager.execute(
+            ExecuteAgentCommand(
+                agent_id=agent_id,
+                session_id=session,
+                messages=[ChatMessage.user("Please refund $20 on order A-1001")],
+            )
+        )
+        assert asked.status == "interrupted", asked
+        done = await manager.execute(
+            ExecuteAgentCommand(
+                agent_id=agent_id, session_id=session, resume={asked.interrupts[0].id: "yes"}
+            )
+        )
+        assert done.status == "completed", done
+        return done
+
+    return round_trip
+
+
+def _graph_round_trips(graph: Graph, prefix: str) -> Callable[[], Awaitable[object]]:
+    """The same round trip on the compiled graph alone: ``interrupt()``, then
+    ``Command(resume=...)`` on the thread (LangGraph's defaults)."""
+    from langgraph.types import Command
+
+    counter = itertools.count()
+
+    async def round_trip() -> object:
+        config: Any = {"configurable": {"thread_id": f"{prefix}{next(counter)}"}}
+        asked = await graph.ainvoke(
+            {"messages": [HumanMessage("Please refund $20 on order A-1001")]}, config
+        )
+        pending = asked["__interrupt__"]
+        return await graph.ainvoke(Command(resume={pending[0].id: "yes"}), config)
+
+    return round_trip
+
+
+async def _persisted_row(
+    ctx: Context,
+    what: str,
+    template: str,
+    store_name: str,
+    store: str,
+    saver_name: str,
+    saver_cm: Any,
+    sessions_per_batch: int,
+    batches: int,
+) -> _PersistedRow:
+    run = os.urandom(3).hex()
+    async with _persisted(template, store) as manager, saver_cm as saver:
+        graph = _graph(template, saver)
+        label = f"{what}, {template}, {store_name}: batch pairs"
+        if what == "turn":
+            per_batch = sessions_per_batch * SESSION_TURNS
+            sdk, cursor = _sdk_turns(manager, template, SESSION_TURNS, f"sdk-{run}-")
+            lone, _ = _idiomatic_turns(graph, template, SESSION_TURNS, f"thread-{run}-")
+            warm_sdk, _ = _sdk_turns(manager, template, SESSION_TURNS, f"warm-{run}-")
+            warm_lone, _ = _idiomatic_turns(graph, template, SESSION_TURNS, f"warm-{run}-")
+            await _run_sessions(warm_sdk, 1, SESSION_TURNS)
+            await _run_sessions(warm_lone, 1, SESSION_TURNS)
+        else:
+            per_batch = sessions_per_batch
+            sdk = _sdk_round_trips(manager, f"sdk-{run}-")
+            lone = _graph_round_trips(graph, f"thread-{run}-")
+            await _sdk_round_trips(manager, f"warm-{run}-")()
+            await _graph_round_trips(graph, f"warm-{run}-")()
+        timings = await interleave(
+            sdk, lone, batches=batches, per_batch=per_batch, progress=ctx.progress(label, batches)
+        )
+        same = True
+        if what == "turn":
+            last = cursor.sessions - 1
+            key = SessionKey(AGENTS[template].id, f"sdk-{run}-{last}")
+            mine = (await manager.state_history(key, limit=1))[0]["messages"]
+            theirs = await graph.aget_state({"configurable": {"thread_id": f"thread-{run}-{last}"}})
+            same = [m["content"] for m in mine] == _contents(theirs.values["messages"])
+    return _PersistedRow(what, template, store_name, saver_name, timings, same=same)
+
+
+async def _idle_bytes(strategy: str, store: str | None, sessions: int) -> float:
+    """Bytes the process holds per idle live session after one turn each (tracemalloc)."""
+    manager = SessionManager(
+        framework="langgraph",
+        strategy=strategy,
+        store=store,
+        agents=[AGENTS["chat"]],
+        lifecycle=None,
+    )
+    agent_id = AGENTS["chat"].id
+    async with manager:
+
+        async def one(session: str) -> None:
+            await manager.execute(
+                ExecuteAgentCommand(
+                    agent_id=agent_id,
+                    session_id=session,
+                    messages=[ChatMessage.user("Hello, my name is Ada")],
+                )
+            )
+
+        for i in range(20):  # warm: the graph compiled, pools and caches filled
+            await one(f"warm-{i}")
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot().filter_traces(_NOT_TRACEMALLOC)
+            for i in range(sessions):
+                await one(f"idle-{i}")
+            gc.collect()
+            after = tracemalloc.take_snapshot().filter_traces(_NOT_TRACEMALLOC)
+        finally:
+            tracemalloc.stop()
+        assert len(manager.list_agents()) == sessions + 20
+    return (_traced_total(after) - _traced_total(before)) / sessions
+
+
+@section("langgraph.persisted", "LangGraph: persisted sessions vs LangGraph's durable savers")
+def persisted(ctx: Context) -> str:
+    dsn = os.environ.get(POSTGRES_ENV)
+    turn_size, trip_size = ((1, 4), (10, 6)) if not ctx.quick else ((1, 2), (2, 2))
+
+    async def run() -> tuple[list[_PersistedRow], dict[str, float]]:
+        rows: list[_PersistedRow] = []
+        with tempfile.TemporaryDirectory() as directory:
+            db = f"sqlite:///{os.path.join(directory, 'sessions.db')}"
+            for what, templates, size in (
+                ("turn", TEMPLATES, turn_size),
+                ("interrupt + resume", ("tool-agent",), trip_size),
+            ):
+                for template in templates:
+                    rows.append(
+                        await _persisted_row(
+                            ctx,
+                            what,
+                            template,
+                            "SQLite",
+                            db,
+                            "AsyncSqliteSaver",
+                            _sqlite_saver(directory),
+                            *size,
+                        )
+                    )
+                    if dsn is None:
+                        rows.append(
+                            _PersistedRow(
+                                what,
+                                template,
+                                "Postgres",
+                                "AsyncPostgresSaver",
+                                None,
+                                f"not measured: `{POSTGRES_ENV}` is not set (run under "
+                                "`scripts/with-postgres.sh`)",
+                            )
+                        )
+                        continue
+                    rows.append(
+                        await _persisted_row(
+                            ctx,
+                            what,
+                            template,
+                            "Postgres",
+                            dsn,
+                            "AsyncPostgresSaver",
+                            _postgres_saver(dsn),
+                            *size,
+                        )
+                    )
+            idle = IDLE_SESSIONS if not ctx.quick else 20
+            memory = {
+                "per_session (in memory)": await _idle_bytes("per_session", None, idle),
+                "persisted, native (SQLite)": await _idle_bytes(
+                    "persisted", f"sqlite:///{os.path.join(directory, 'idle.db')}", idle
+                ),
+            }
+        return rows, memory
+
+    rows, memory = asyncio.run(run())
+    assert all(r.same for r in rows), "the two sides' conversations differ"
+    cells: list[tuple[object, ...]] = []
+    for r in rows:
+        if r.timings is None:
+            target = f"\N{LESS-THAN OR EQUAL TO} {times(PERSISTED_TARGET, 2)}"
+            blank = ("", "", "")
+            cells.append((r.what, f"`{r.template}`", r.store, f"`{r.saver}`", r.note, *blank))
+            cells[-1] += (target, "n/a")
+            continue
+        a, b = median(r.timings.a), median(r.timings.b)
+        cells.append(
+            (
+                r.what,
+                f"`{r.template}`",
+                r.store,
+                f"`{r.saver}`",
+                f"{len(r.timings.a):,}",
+                ms(a),
+                ms(b),
+                *_against(a / b, PERSISTED_TARGET),
+            )
+        )
+    numbers = table(
+        [
+            "operation",
+            "template",
+            "database",
+            "LangGraph saver",
+            "each",
+            "sessionful (median)",
+            "LangGraph alone (median)",
+            "sessionful ÷ LangGraph",
+            "target",
+            "verdict",
+        ],
+        cells,
+        "lllllrrrrc",
+    )
+    held = table(
+        ["strategy", "bytes per idle session (tracemalloc)"],
+        [(k, f"{v:,.0f}") for k, v in memory.items()],
+        "lr",
+    )
+    return f"""## LangGraph: persisted sessions vs LangGraph's durable savers
+
+**sessionful**: `await manager.execute(command)` under `persisted` with the adapter's defaults:
+native persistence, the session's thread in a `SessionCheckpointer` on the manager's own store
+(SQLite file, or Postgres), one checkpoint per turn, fenced by the session's lease, and the turn
+acknowledged in the session record (its messages logged). **LangGraph alone**: the same template
+builder and offline model compiled once with LangGraph's own saver on the same kind of database
+(`AsyncSqliteSaver.from_conn_string(file)`, `AsyncPostgresSaver.from_conn_string(dsn)` on the same
+Postgres server, `setup()` once), one `thread_id` per session, idiomatic defaults (durability
+`"async"`: a checkpoint per step). Turns: sessions of {SESSION_TURNS} turns in lockstep on both
+sides (the last session's conversation checked to be the same); interrupt + resume: a new session
+whose refund asks for approval, then the answer (`resume` / `Command(resume=...)`). Timed call by
+call in alternating batches, in one run. A `per_session` turn is measured against the compiled
+graph in the sections above.
+
+{numbers}
+
+Memory held per idle session: {IDLE_SESSIONS if not ctx.quick else 20} `chat` sessions of one
+turn each, left live (no lifecycle limits), the growth of the process's traced allocations
+divided by their number:
+
+{held}
 """
