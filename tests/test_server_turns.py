@@ -257,7 +257,6 @@ def test_an_interrupt_survives_a_restart(
         assert shown["loaded"] is False
         assert shown["interrupts"] == [interrupt]
         assert (shown["input_tokens"], shown["output_tokens"]) == (3, 0)
-        assert_error(alice.post(turns(ECHO, session_id), json=hello()), 409, "interrupt_pending")
         body = {"resume": {interrupt["id"]: "yes"}}
         if how == "json":
             answered = alice.post(turns(ECHO, session_id), json=body).json()
@@ -269,6 +268,14 @@ def test_an_interrupt_survives_a_restart(
         assert [m["content"] for m in answered["messages"]] == ["answered: yes"]
         assert answered["instance_event"] == "restored"
         assert alice.get(session_url(session_id)).json()["interrupts"] == []
+    # And a turn that does not answer is refused after a restart as before it.
+    with servers.running(config) as third, third.client(ALICE) as alice:
+        interrupt = ask(alice, session_id, "again?")["interrupts"][0]
+    with servers.running(config) as fourth, fourth.client(ALICE) as alice:
+        refused = assert_error(
+            alice.post(turns(ECHO, session_id), json=hello()), 409, "interrupt_pending"
+        )
+        assert refused["interrupts"] == [interrupt]
 
 
 # -- ended stays ended ---------------------------------------------------------------------------
