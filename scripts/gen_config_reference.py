@@ -73,7 +73,10 @@ def _type(schema: dict[str, Any]) -> str:
         return " or ".join(parts)
     if "enum" in schema:
         return " or ".join(f'`"{value}"`' for value in schema["enum"])
+    if schema.get("x-duration"):  # seconds, or text with a unit
+        schema = {**schema, "type": "duration"}
     kind = {
+        "duration": "duration",
         "string": "string",
         "integer": "int",
         "number": "float",

@@ -741,15 +741,24 @@ def test_plugins_obeys_the_plugin_filter() -> None:
 def test_serve_hands_the_settings_over_with_overrides(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[Settings] = []
+    served: list[tuple[Settings, dict[str, Any]]] = []
     fake = ModuleType("sessionful.service.http")
-    fake.serve = served.append  # type: ignore[attr-defined]
+    fake.serve = lambda settings, **options: served.append((settings, options))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sessionful.service.http", fake)
     result = invoke("-c", str(config), "serve", "--host", "0.0.0.0", "--port", "9999")
     assert result.exit_code == 0, result.output
-    (settings,) = served
+    ((settings, options),) = served
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9999)
     assert [a.id for a in settings.agents] == ["echo-bot", "customer-service-bot"]
+    assert options["source"] == f"file {config.resolve()}"  # logged at startup
+    switches = ("--log-level", "warning", "--no-access-log", "--log-format", "json", "--dev")
+    result = invoke("-c", str(config), "serve", *switches)
+    assert result.exit_code == 0, result.output
+    settings = served[-1][0]
+    assert settings.server.log_level == "warning"
+    assert (settings.server.access_log, settings.server.log_format) == (False, "json")
+    assert (settings.server.host, settings.auth.api_keys) == ("127.0.0.1", {})  # dev mode
+    assert invoke("serve", "--log-level", "loud").exit_code == 2
 
 
 def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None:

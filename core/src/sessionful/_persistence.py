@@ -391,7 +391,11 @@ class Stored(Persistence):
             self._wall() - self._retention, self._retention_batch, busy()
         )
         if purged:
-            logger.info("retention deleted %d stored sessions", len(purged))
+            logger.info(
+                "retention deleted %d stored session%s",
+                len(purged),
+                "" if len(purged) == 1 else "s",
+            )
             if self._framework.persistence == "native":
                 for key in purged:
                     await delete_items(self._store, key)

@@ -10,6 +10,7 @@ are skipped, never evicted; there are at most as many of those as concurrent tur
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
@@ -18,18 +19,48 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from sessionful.keys import SessionKey
 
-__all__ = ["CleanupReport", "LifecyclePolicy"]
+__all__ = ["CleanupReport", "Duration", "LifecyclePolicy", "parse_duration"]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw])")
 
 
-def _seconds(value: Any) -> Any:
-    return value.total_seconds() if isinstance(value, timedelta) else value
+def parse_duration(value: Any) -> Any:
+    """A duration as seconds: ``timedelta``, or text with a unit (``90s``, ``30m``, ``12h``,
+    ``7d``, ``2w``, ``1.5h``). Numbers, and text that is a plain number (``"3600"``), come back as
+    they are for the field to check (a number of seconds); other text raises ``ValueError``.
+
+    The one parser of durations: the configuration file, the ``SESSIONFUL_*`` variables and the
+    command line's ``--older-than`` all read durations with it.
+    """
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    found = _WITH_UNIT.fullmatch(text)
+    if found is not None:
+        return float(found.group(1)) * _UNITS[found.group(2)]
+    try:
+        float(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a duration: give seconds (3600) or a number with s, m, h, d or w "
+            "(30m, 12h, 7d)"
+        ) from None
+    return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), Field(json_schema_extra={"x-duration": True})
+]
+"""Seconds, given as a number, a ``timedelta`` or text with a unit (see :func:`parse_duration`)."""
+Seconds = Annotated[Duration, Field(gt=0)]
 
 
 class LifecyclePolicy(BaseModel):
-    """When live instances are unloaded. Durations are seconds (float) or ``timedelta``.
+    """When live instances are unloaded. Durations are seconds (float), ``timedelta``, or text
+    with a unit (``"30m"``, ``"12h"``, ``"7d"``).
 
     ``None`` switches a limit off (in a TOML file, which has no null: ``"off"``). Unloading
     (eviction) keeps a persisted session's state; ending a session deletes it.

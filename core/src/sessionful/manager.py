@@ -411,7 +411,11 @@ class SessionManager(SessionTurns, SessionReads):
             if error is not None:
                 failed[str(key)] = error
         if victims:
-            logger.info("cleaned up %d inactive session agents", len(victims))
+            logger.info(
+                "cleaned up %d inactive session agent%s",
+                len(victims),
+                "" if len(victims) == 1 else "s",
+            )
         index = self._registry.index
         live, entry_of = index.keys, index.get  # read only if retention may purge something
         purged = await self._persistence.purge(

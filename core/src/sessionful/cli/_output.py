@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sqlite3
 import time
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console, RenderableType
 
 from sessionful.errors import ConfigurationError, SessionfulError
+from sessionful.lifecycle import parse_duration
 from sessionful.models import ChatMessage
 
 __all__ = [
@@ -137,17 +139,18 @@ def duration(seconds: float) -> str:
     return f"{days}d {hours}h"
 
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
 def parse_age(text: str) -> float:
-    """``3600``, ``90s``, ``30m``, ``12h``, ``7d`` or ``2w`` as seconds (> 0)."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", text.lower())
-    if found is None or float(found.group(1)) <= 0:
+    """``3600``, ``90s``, ``30m``, ``12h``, ``7d`` or ``2w`` as seconds (> 0), read as the
+    configuration reads durations (:func:`sessionful.lifecycle.parse_duration`)."""
+    try:
+        seconds = float(parse_duration(text))
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
         raise typer.BadParameter(
             f"{text!r} is not an age: give seconds (3600) or a number with s, m, h, d or w (7d)"
         )
-    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    return seconds
 
 
 def tool_calls(message: ChatMessage) -> list[tuple[str, Any]]:

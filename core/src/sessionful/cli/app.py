@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from sessionful import __version__
-from sessionful.cli._context import Options, settings_from
+from sessionful.cli import _help
+from sessionful.cli._context import Options, config_file, settings_from
 from sessionful.cli._output import EXIT_CONFIG, CliError, handled, out, say
 from sessionful.cli.chat import chat
 from sessionful.cli.info import config, plugins
 from sessionful.cli.sessions import sessions_app
+from sessionful.service.config import AuthConfig, describe_source
 
 __all__ = ["app"]
+
+_help.install()  # TEXT / INTEGER placeholders in --help, none for flags
 
 app = typer.Typer(
     name="sessionful",
@@ -109,27 +113,75 @@ def demo(
 # -- serve ----------------------------------------------------------------------------------------
 
 _SERVER_EXTRA = ("fastapi", "uvicorn", "starlette", "prometheus_client")
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
 @handled
 def serve(
     ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Listen on this address (default: server.host).")
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Listen on this address (default: server.host). Without API keys only a "
+            "loopback address is allowed.",
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(min=0, max=65535, help="Listen on this port (default: server.port)."),
     ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Dev mode: no authentication (API keys ignored), on 127.0.0.1 unless --host "
+            "names another loopback address. Without API keys this is the default.",
+        ),
+    ] = False,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            metavar="LEVEL",
+            help="critical, error, warning, info, debug or trace (default: server.log_level).",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per request, or not (default: server.access_log).",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        Literal["text", "json"] | None,
+        typer.Option(
+            metavar="FORMAT",
+            help="text, or json: one JSON object per line (default: server.log_format).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service (extra `server`) on the configured agents, store, API keys and
-    limits, until interrupted; turns in flight finish before it stops."""
+    limits, until interrupted; turns in flight finish before it stops.
+
+    With no API keys configured (`[auth] api_keys`, `SESSIONFUL_AUTH__API_KEYS`) it runs in
+    dev mode: no authentication, loopback only, said loudly at startup; `curl` works at once.
+    It logs the configuration file it read."""
     settings = settings_from(ctx)
     overrides: dict[str, Any] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
+    if dev:
+        settings = settings.model_copy(update={"auth": AuthConfig()})
+        overrides["host"] = "127.0.0.1"
+    for name, value in (
+        ("host", host),
+        ("port", port),
+        ("log_level", log_level),
+        ("access_log", access_log),
+        ("log_format", log_format),
+    ):
+        if value is not None:
+            overrides[name] = value
     if overrides:
         server_config = settings.server.model_copy(update=overrides)
         settings = settings.model_copy(update={"server": server_config})
@@ -143,7 +195,7 @@ def serve(
             "pip install 'sessionful[server]'",
             EXIT_CONFIG,
         ) from None
-    server.serve(settings)
+    server.serve(settings, source=describe_source(config_file(ctx)))
 
 
 # -- the command groups ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from sessionful.service.turns import TurnItem, execute_turn, stream_turn
 from sessionful.stores.base import SessionRecord
 
 __all__ = [
+    "DEV_PRINCIPAL",
     "AgentService",
     "LimitExceeded",
     "SessionPage",
@@ -58,6 +59,9 @@ __all__ = [
     "strategy_persists",
 ]
 
+
+DEV_PRINCIPAL = "dev"
+"""The principal of every request in dev mode (no ``[auth] api_keys``): no key is asked for."""
 
 _COUNT_PAGE = 100
 """Records read per page when counting a principal's sessions on a store that cannot count."""
@@ -210,7 +214,10 @@ class AgentService:
         return self.managers[agent.framework]
 
     def principal_for(self, api_key: str | None) -> str | None:
-        """The principal an API key maps to, or ``None``; constant-time in the key."""
+        """The principal an API key maps to, or ``None``; constant-time in the key. In dev mode
+        (no API keys configured) every caller is :data:`DEV_PRINCIPAL`, whatever it sends."""
+        if not self.settings.auth.api_keys:
+            return DEV_PRINCIPAL
         if api_key is None:
             return None
         found = None

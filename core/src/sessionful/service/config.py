@@ -6,12 +6,14 @@ Used by the CLI and the HTTP service (extras ``cli`` / ``server``). A wrong file
     sessionful.toml:7: lifecycle.idle_timeout: Input should be greater than 0
 
 Environment variables override the file: ``SESSIONFUL_STRATEGY=per_session``,
-``SESSIONFUL_LIFECYCLE__IDLE_TIMEOUT=600`` (``__`` separates nested keys),
+``SESSIONFUL_LIFECYCLE__IDLE_TIMEOUT=600`` (``__`` separates nested keys; a duration is seconds
+or a number with a unit, ``30m``, ``12h``, ``7d``, in the file and in variables alike),
 ``SESSIONFUL_AUTH__API_KEYS='{"key-1": "tenant-a"}'`` (JSON for tables).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -29,7 +31,7 @@ from pydantic_settings import (
 
 from sessionful.errors import ConfigurationError
 from sessionful.keys import _check
-from sessionful.lifecycle import LifecyclePolicy
+from sessionful.lifecycle import Duration, LifecyclePolicy
 from sessionful.models import AgentDefinition
 from sessionful.stores import DEFAULT_STORE_URL
 
@@ -51,6 +53,8 @@ __all__ = [
     "Settings",
     "TracingConfig",
     "config_path",
+    "describe_source",
+    "is_loopback",
     "load_settings",
 ]
 
@@ -134,7 +138,7 @@ class LimitsConfig(BaseModel):
     """Most messages in one turn (413 beyond)."""
     max_sessions_per_principal: int = Field(default=1_000, ge=1)
     """Most open sessions a principal may have (429 beyond)."""
-    turn_timeout: float = Field(default=120.0, gt=0)
+    turn_timeout: Duration = Field(default=120.0, gt=0)
     """Seconds a turn may take before the service gives up on it (504)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest request body (413 beyond)."""
@@ -149,10 +153,20 @@ class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
+    """The address to listen on. Without ``[auth] api_keys`` only a loopback address
+    (``127.0.0.1``, ``::1``, ``localhost``) is allowed: the service then runs in dev mode,
+    without authentication."""
     port: int = Field(default=8000, ge=0, le=65535)
-    graceful_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    graceful_timeout: Duration = Field(default=30.0, ge=0, allow_inf_nan=False)
     """Seconds a shutdown waits for turns in flight (finite); the turns still running then are
     cut and answered 503 ``shutting_down``."""
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    """The level of the service's log and uvicorn's (``warning`` quiets the per-session lines)."""
+    access_log: bool = True
+    """Log a line per request (uvicorn's access log)."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line (``time``, ``level``, ``logger``, ``message``; the
+    request's fields on access lines; ``trace_id`` and ``span_id`` when tracing is on)."""
 
 
 class TracingConfig(BaseModel):
@@ -193,9 +207,9 @@ class ClusterConfig(BaseModel):
     advertise_address: str | None = Field(default=None, min_length=1, max_length=256)
     """How a gateway reaches this instance (``10.0.0.5:8000``), as the owner header names it.
     Left out: ``<server.host>:<server.port>``."""
-    heartbeat_interval: float = Field(default=2.0, gt=0)
+    heartbeat_interval: Duration = Field(default=2.0, gt=0)
     """Seconds between heartbeats (and re-reads of the live set)."""
-    node_ttl: float = Field(default=6.0, gt=0)
+    node_ttl: Duration = Field(default=6.0, gt=0)
     """Seconds without a heartbeat after which an instance is no longer live; more than
     ``heartbeat_interval``."""
     owner_header: bool = True
@@ -268,6 +282,27 @@ def config_path(path: str | Path | None = None) -> Path | None:
     if chosen:
         return Path(chosen)
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+def describe_source(path: Path | None) -> str:
+    """Where settings come from, for a log line: the file (or built-in defaults) and the names
+    of the ``SESSIONFUL_*`` variables that override it (never their values)."""
+    where = f"file {path.resolve()}" if path is not None else "built-in defaults (no file)"
+    variables = sorted(_variables().values())
+    if variables:
+        where += f", overridden by {', '.join(variables)}"
+    return where
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``;
+    other names and the wildcard addresses are not."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

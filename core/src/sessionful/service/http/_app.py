@@ -71,8 +71,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service, cluster:
             logger.info(
-                "sessionful service started: %d agents, strategy %r, node %r",
+                "sessionful service started: %d agent%s, strategy %r, node %r",
                 len(service.agents),
+                "" if len(service.agents) == 1 else "s",
                 settings.strategy,
                 cluster.node_id,
             )
