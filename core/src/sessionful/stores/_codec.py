@@ -6,10 +6,11 @@ names them for a ``SELECT`` (or ``RETURNING``) and :func:`record` turns such a r
 same way). :data:`LOADED` adds the snapshot columns a claim reads, and :func:`loaded` builds the
 claimed session's state from that row and its log rows.
 
-Every column is validated, not coerced: a number must be a finite number, a count or epoch an
-integer ``>= 0`` (an epoch ``>= 1``; ``bool`` is not one), text must be text, JSON must be JSON of the right shape
-and bounded depth. Anything else raises ``CorruptSessionData`` naming the session. For listings,
-:func:`listed` turns such a row into a placeholder record flagged ``corrupt`` instead.
+Every column is validated, not coerced: a number must be a finite number, a count an integer
+``>= 0`` and an epoch one ``>= 1`` (``bool`` is not one), text must be text, JSON must be JSON of
+the right shape and bounded depth. Anything else raises ``CorruptSessionData`` naming the
+session. For listings, :func:`listed` turns such a row into a placeholder record flagged
+``corrupt`` instead.
 """
 
 from __future__ import annotations

@@ -455,40 +455,58 @@ def _check_stored(key: SessionKey, value: Any, what: str) -> None:
     """Refuse nesting deeper than :data:`MAX_JSON_DEPTH`, and LangChain's serialised-constructor
     envelope (``{"lc": 1, "type": "constructor"}``) anywhere in stored JSON. We never revive
     objects, but an adapter handing stored data to a framework's loader could; such data has no
-    business in a session, so it is refused."""
-    if not isinstance(value, (dict, list)):
-        return
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    business in a session, so it is refused. Walks level by level, without recursion."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > MAX_JSON_DEPTH:
             raise CorruptSessionData(key, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, dict):
-            if "lc" in item and item.get("type") in ("constructor", "secret", "not_implemented"):
-                raise CorruptSessionData(key, "stored data holds a LangChain object envelope")
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        else:
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+        below: list[Any] = []
+        add = below.append
+        for item in level:
+            if type(item) is dict:
+                if "lc" in item and item.get("type") in _ENVELOPES:
+                    raise CorruptSessionData(key, "stored data holds a LangChain object envelope")
+                item = item.values()
+            for child in item:
+                if type(child) is dict or type(child) is list:
+                    add(child)
+        level = below
+
+
+_ENVELOPES = ("constructor", "secret", "not_implemented")
 
 
 def _too_deep(value: Any) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
-    return False
+    """Whether ``value`` nests deeper than :data:`MAX_JSON_DEPTH` (level by level)."""
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        below: list[Any] = []
+        add = below.append
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    add(child)
+        if not below:
+            return False
+        level = below
+    return True
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text for a column; ``ValueError`` for NaN, infinities or nesting deeper
     than :data:`MAX_JSON_DEPTH` (which no read would accept), ``TypeError`` for non-JSON."""
-    if value and isinstance(value, (dict, list)) and _too_deep(value):
-        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep")
     # allow_nan=False: NaN and Infinity are not JSON, and Postgres' jsonb refuses them.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:  # far deeper than the limit: the encoder's own guard stopped it
+        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep") from None
+    # Fewer brackets than the limit cannot nest past it (brackets in strings only add to the
+    # count): the common small value is never walked.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep")
+    return text
 
 
 def not_found(key: SessionKey) -> SessionNotFound:
