@@ -107,7 +107,8 @@ class Persistence:
     async def append(
         self,
         entry: _E,
-        messages: Sequence[ChatMessage],
+        received: Sequence[ChatMessage],
+        produced: Sequence[ChatMessage],
         duration: float,
         interrupts: Sequence[Interrupt],
         usage: Usage | None,
@@ -321,7 +322,8 @@ class Stored(Persistence):
     async def append(
         self,
         entry: _E,
-        messages: Sequence[ChatMessage],
+        received: Sequence[ChatMessage],
+        produced: Sequence[ChatMessage],
         duration: float,
         interrupts: Sequence[Interrupt],
         usage: Usage | None,
@@ -337,7 +339,9 @@ class Stored(Persistence):
             and isinstance(instance, SupportsSnapshot)
         ):
             snapshot = await instance.snapshot()
-        write = TurnWrite(turn, messages, self._wall(), duration, snapshot, interrupts, usage)
+        write = TurnWrite(
+            turn, [*received, *produced], self._wall(), duration, snapshot, interrupts, usage
+        )
         pending = asyncio.ensure_future(self._store.append_turn(_lease(entry), write))
         try:
             await asyncio.shield(pending)

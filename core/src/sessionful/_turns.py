@@ -178,7 +178,8 @@ class SessionTurns:
             result, duration = await self._complete(entry, event, started, command, output)
         finally:
             entry.leave()
-        self._announce(result, duration)
+        if self._on_turn.active or self._on_interrupted.active:  # most turns: no observer
+            self._announce(result, duration)
         return result
 
     async def stream(
@@ -216,7 +217,8 @@ class SessionTurns:
             result, duration = await self._complete(entry, event, started, command, output)
         finally:
             entry.leave()
-        self._announce(result, duration)
+        if self._on_turn.active or self._on_interrupted.active:  # most turns: no observer
+            self._announce(result, duration)
         yield result
 
     async def _complete(
@@ -231,11 +233,13 @@ class SessionTurns:
         most recently used. Returns the turn's result and its duration."""
         finished = self._clock()
         received, produced, interrupts = command.messages, output.messages, output.interrupts
-        usage = turn_usage(output)
+        usage = output.usage
+        if usage is None and produced:
+            usage = turn_usage(output)
         cancelled = False
         try:
             await self._persistence.append(
-                entry, [*received, *produced], finished - started, interrupts, usage
+                entry, received, produced, finished - started, interrupts, usage
             )
         except asyncio.CancelledError:
             # The caller went away while the write committed (append finishes its write before

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -465,11 +465,12 @@ def _check_stored(key: SessionKey, value: Any, what: str) -> None:
         below: list[Any] = []
         add = below.append
         for item in level:
+            children: Iterable[Any] = item
             if type(item) is dict:
                 if "lc" in item and item.get("type") in _ENVELOPES:
                     raise CorruptSessionData(key, "stored data holds a LangChain object envelope")
-                item = item.values()
-            for child in item:
+                children = item.values()
+            for child in children:
                 if type(child) is dict or type(child) is list:
                     add(child)
         level = below
