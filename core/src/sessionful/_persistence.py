@@ -281,6 +281,10 @@ class Stored(Persistence):
             except Exception as exc:
                 raise CorruptSessionData(entry.key, f"binding its state failed: {exc!r}") from exc
         loaded = claim.loaded
+        if loaded is not None and loaded.record.feedback_count:
+            record = loaded.record
+            entry.fb_count = record.feedback_count
+            entry.fb_sum = (record.feedback_mean or 0.0) * record.feedback_count
         if loaded is None or not loaded.record.turn_count:
             return False
         record = loaded.record

@@ -4,23 +4,31 @@ manager's own module keeps to turns and lifecycle; everything here reads, nothin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from sessionful._persistence import Persistence
 from sessionful._plugins import Plugins
 from sessionful._registry import Registry
-from sessionful.errors import UnknownAgent
+from sessionful.errors import ConfigurationError, SessionNotFound, UnknownAgent
 from sessionful.factory import AgentInstance, SupportsHistory
 from sessionful.keys import SessionKey
 from sessionful.models import AgentDefinition, ChatMessage, ManagerStats, SessionStats
-from sessionful.stores.base import SessionRecord, SessionStore
+from sessionful.stores.base import Feedback, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
     from sessionful._registry import Entry
     from sessionful.models import InstanceEvent
     from sessionful.strategies import SessionStrategy
 
-__all__ = ["SessionReads", "as_key"]
+__all__ = ["DEFAULT_SCALE", "SessionReads", "as_key", "rating_value"]
+
+DEFAULT_SCALE: tuple[float, float] = (1.0, 5.0)
+"""The rating range :meth:`SessionReads.record_feedback` accepts unless told otherwise."""
+
+Thumb = Literal["up", "down"]
+"""A thumbs rating: ``up`` is the top of the scale, ``down`` its bottom."""
 
 
 class SessionReads:
@@ -128,12 +136,85 @@ class SessionReads:
         agent_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        active_after: float | None = None,
+        active_before: float | None = None,
     ) -> list[SessionRecord]:
         """Stored sessions ordered by key string, ``after`` a key string (keyset paging);
-        empty for strategies that store nothing."""
+        empty for strategies that store nothing.
+
+        Filters (``None``: none): ``namespace``, ``agent_id``, the end user ``user_id``,
+        ``labels`` (a session must carry every pair), and the activity window
+        ``active_after <= last_activity < active_before`` in wall-clock Unix seconds. A damaged
+        session is listed with :attr:`~sessionful.stores.SessionRecord.corrupt` set."""
         return await self._persistence.list_sessions(
-            namespace=namespace, agent_id=agent_id, after=after, limit=limit
+            namespace=namespace,
+            agent_id=agent_id,
+            after=after,
+            limit=limit,
+            user_id=user_id,
+            labels=labels,
+            active_after=active_after,
+            active_before=active_before,
         )
+
+    async def count_sessions(
+        self, namespace: str | None = None, agent_id: str | None = None
+    ) -> int:
+        """How many sessions there are (in ``namespace``; of ``agent_id``): counted by the
+        store without loading them (``persisted``), else the live instances."""
+        counted = await self._persistence.count_sessions(namespace, agent_id=agent_id)
+        if counted is not None:
+            return counted
+        return sum(
+            1
+            for key in self.list_agents()
+            if (namespace is None or key.namespace == namespace)
+            and (agent_id is None or key.agent_id == agent_id)
+        )
+
+    async def record_feedback(
+        self,
+        key: SessionKey | str,
+        rating: float | Thumb,
+        comment: str | None = None,
+        turn: int | None = None,
+        *,
+        scale: tuple[float, float] = DEFAULT_SCALE,
+    ) -> tuple[int, float | None]:
+        """Record a rating of the session (an end user's satisfaction): a number within
+        ``scale`` (inclusive; default 1 to 5), or ``"up"`` / ``"down"`` for its ends; an
+        optional comment and the turn it refers to. ``persisted``: stored with the session and
+        deleted with it; otherwise kept with the live instance (count and mean only). Returns
+        the session's rating count and mean after it.
+
+        Raises:
+            SessionNotFound: no such session.
+            ConfigurationError: a rating outside ``scale``, or a turn that is not a turn number.
+        """
+        key = as_key(key)
+        value = rating_value(rating, scale)
+        if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 0):
+            raise ConfigurationError(f"a rated turn is a turn number (>= 0), not {turn!r}")
+        entry = self._registry.index.get(key)
+        stored = await self._persistence.record_feedback(key, value, comment, turn)
+        if not stored and entry is None:
+            raise SessionNotFound(key)
+        if entry is not None:
+            entry.fb_count += 1
+            entry.fb_sum += value
+        if stored:
+            record = await self._persistence.record(key)
+            if record is not None and record.corrupt is None:
+                return record.feedback_count, record.feedback_mean
+        if entry is not None:
+            return entry.fb_count, entry.fb_sum / entry.fb_count
+        return 1, value
+
+    async def feedback(self, key: SessionKey | str) -> list[Feedback]:
+        """The ratings stored with the session, oldest first (``persisted``; empty otherwise)."""
+        return await self._persistence.feedback(as_key(key))
 
     async def check_store(self) -> None:
         """Open the store (if not yet) and read from it once; raises ``StoreError`` (or the
@@ -164,6 +245,21 @@ class SessionReads:
     def stats(self) -> ManagerStats:
         """Counters since construction and the number of live instances."""
         return ManagerStats(**self._counts, active=len(self._registry.index))
+
+
+def rating_value(rating: float | str, scale: tuple[float, float] = DEFAULT_SCALE) -> float:
+    """A rating as a number on ``scale``: ``"up"`` and ``"down"`` are its ends; a number must
+    be finite and within it (``ConfigurationError`` otherwise)."""
+    low, high = scale
+    if rating == "up":
+        return float(high)
+    if rating == "down":
+        return float(low)
+    if isinstance(rating, bool) or not isinstance(rating, (int, float)):
+        raise ConfigurationError(f"a rating is a number or 'up' / 'down', not {rating!r}")
+    if not math.isfinite(rating) or not low <= rating <= high:
+        raise ConfigurationError(f"a rating is a number from {low:g} to {high:g}, not {rating!r}")
+    return float(rating)
 
 
 def as_key(key: SessionKey | str) -> SessionKey:

@@ -35,6 +35,8 @@ class Entry(Generic[InstanceT]):
         "busy",
         "closed",
         "created_at",
+        "fb_count",
+        "fb_sum",
         "instance",
         "key",
         "last_activity",
@@ -77,6 +79,9 @@ class Entry(Generic[InstanceT]):
         self.tokens_out = 0
         self.pending: list[Interrupt] = []
         """Interrupts the session's next turn must answer."""
+        self.fb_count = 0
+        self.fb_sum = 0.0
+        """Ratings recorded for the session (count and sum), for its stats."""
         self.lease: object | None = None
         """Opaque here: the persistence collaborator's lease on the session (``persisted``)."""
 
@@ -117,6 +122,8 @@ class Entry(Generic[InstanceT]):
             input_tokens=self.tokens_in,
             output_tokens=self.tokens_out,
             interrupts=self.pending,
+            feedback_count=self.fb_count,
+            feedback_mean=self.fb_sum / self.fb_count if self.fb_count else None,
         )
 
     # The turn gate: a FIFO lock without a per-session Lock object, so an idle session costs

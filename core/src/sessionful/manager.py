@@ -198,16 +198,23 @@ class SessionManager(SessionTurns, SessionReads):
         return agent, self.strategy.context_key(agent_id, session_id, namespace)
 
     async def _acquire(
-        self, key: SessionKey, agent: AgentDefinition, create: bool = True
+        self,
+        key: SessionKey,
+        agent: AgentDefinition,
+        create: bool = True,
+        *,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[_E, InstanceEvent]:
         """The live entry for ``key``, its turn gate held, and how it was found. Raises
-        ``SessionNotFound`` when ``create`` is false and the session does not exist."""
+        ``SessionNotFound`` when ``create`` is false and the session does not exist.
+        ``user_id`` and ``labels`` are stored with a session this creates."""
         while True:
             entry = self._registry.index.get(key)
             created = False
             if entry is None:
                 entry, created = await self._registry.get_or_create(
-                    key, lambda: self._create(key, agent, create)
+                    key, lambda: self._create(key, agent, create, user_id, labels)
                 )
             if not entry.try_enter():
                 await entry.enter(reject=self._reject)
@@ -248,9 +255,18 @@ class SessionManager(SessionTurns, SessionReads):
             return "lifetime"
         return None
 
-    async def _create(self, key: SessionKey, agent: AgentDefinition, create: bool) -> _E:
+    async def _create(
+        self,
+        key: SessionKey,
+        agent: AgentDefinition,
+        create: bool,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> _E:
         await self._make_room(key)
-        claim: Claim = await self._persistence.claim(key, agent, create=create)
+        claim: Claim = await self._persistence.claim(
+            key, agent, create=create, user_id=user_id, labels=labels
+        )
         agent = claim.agent
         template = None
         if self._templates is not None:
@@ -379,13 +395,23 @@ class SessionManager(SessionTurns, SessionReads):
         return report
 
     async def open_session(
-        self, agent_id: str, session_id: str | None = None, *, namespace: str | None = None
+        self,
+        agent_id: str,
+        session_id: str | None = None,
+        *,
+        namespace: str | None = None,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[SessionKey, InstanceEvent]:
         """Make sure the session's instance is live (and, ``persisted``, its record stored)
         without running a turn: a service creates sessions this way before their first message.
-        Returns the key and how the instance was found."""
+        Returns the key and how the instance was found.
+
+        ``user_id`` (the end user) and ``labels`` (string pairs to filter listings by) are
+        stored with a session this call creates (``persisted``); an existing session keeps
+        its own. ``ValueError`` for ones no store can hold."""
         agent, key = self._target(agent_id, session_id, namespace)
-        entry, event = await self._acquire(key, agent)
+        entry, event = await self._acquire(key, agent, user_id=user_id, labels=labels)
         entry.leave()
         return key, event
 

@@ -312,6 +312,10 @@ class SessionStats(BaseModel):
     """Tokens out, over all turns that reported usage."""
     interrupts: list[Interrupt] = Field(default_factory=list)
     """Interrupts waiting for an answer (the next turn must resume them)."""
+    feedback_count: int = 0
+    """Ratings recorded for the session (:meth:`~sessionful.SessionManager.record_feedback`)."""
+    feedback_mean: float | None = None
+    """Their mean, or ``None`` without any."""
 
 
 class ExecutionResult(BaseModel):
