@@ -129,7 +129,15 @@ import pytest  # noqa: E402
 
 # Before the suite's modules are imported, so pytest shows the values in a failed assert.
 pytest.register_assert_rewrite(
-    "sessionful.testing._content", "sessionful.testing._harness", "sessionful.testing._suite"
+    "sessionful.testing._content",
+    "sessionful.testing._factory_tests",
+    "sessionful.testing._harness",
+    "sessionful.testing._helpers",
+    "sessionful.testing._manager_tests",
+    "sessionful.testing._package_tests",
+    "sessionful.testing._persistence_tests",
+    "sessionful.testing._suite",
+    "sessionful.testing._turn_tests",
 )
 
 from sessionful.testing._fixtures import AdapterFixtures  # noqa: E402
