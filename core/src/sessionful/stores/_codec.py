@@ -23,14 +23,13 @@ from typing import Any
 from sessionful.errors import CorruptSessionData
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores.base import (
-    LoadedSession,
-    SessionRecord,
+from sessionful.stores._json import (
     decode_interrupts,
     decode_labels,
     decode_message,
     decode_snapshot,
 )
+from sessionful.stores.base import LoadedSession, SessionRecord
 
 __all__ = [
     "EPOCH",

@@ -22,18 +22,24 @@ for that session: two processes can never both advance one session.
 
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from sessionful.content import Usage
-from sessionful.errors import CorruptSessionData, SessionNotFound
+from sessionful.errors import SessionNotFound
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage, Interrupt
+from sessionful.stores._json import (
+    MAX_JSON_DEPTH,
+    decode_message,
+    decode_snapshot,
+    encode_message,
+    encode_snapshot,
+)
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -57,11 +63,6 @@ Version 2 added, per session: the pending interrupts and the token totals (writt
 fenced update), ``user_id`` and ``labels`` (set at creation, indexed for listing), and feedback
 (a table of ratings beside the session, with its count and sum on the record). Opening a
 version 1 database migrates it in place."""
-
-MAX_JSON_DEPTH = 200
-"""How deeply stored JSON (message metadata, snapshots, interrupt values) may nest. Deeper data
-is refused when written (``ValueError``) and when read (``CorruptSessionData``), so no read of a
-hostile row can exhaust the stack."""
 
 MAX_LABELS = 64
 """Labels a session may carry."""
@@ -307,85 +308,7 @@ class SessionStore(ABC):
         """The ratings recorded for ``key``'s session, oldest first."""
 
 
-# -- JSON encoding shared by the SQL stores ---------------------------------------------------
-
-
-_RICH = "$sessionful"
-"""Marks a log row's metadata column as holding a whole message (content blocks, tool calls,
-usage) rather than only its metadata. A plain-text message stores its metadata as it is, so the
-common row stays small and readable; its ``content`` column always holds the message's text."""
-
-
-def encode_message(message: ChatMessage) -> tuple[str, str, str | None, str]:
-    """``(role, text, name, metadata JSON)`` for a log row. Raises ``ValueError`` for what JSON
-    cannot hold or for metadata nested deeper than :data:`MAX_JSON_DEPTH`."""
-    if (
-        isinstance(message.content, str)
-        and not message.tool_calls
-        and message.tool_call_id is None
-        and message.usage is None
-        and _RICH not in message.metadata
-    ):
-        return message.role, message.content, message.name, dumps(message.metadata)
-    # Only the message's own empty fields are left out: a block's ``type`` is a default too, and
-    # without it the block cannot be told apart when the row is read back.
-    dumped = message.model_dump(mode="json", exclude={"role", "name"})
-    whole = {k: v for k, v in dumped.items() if k == "content" or v not in (None, [], {})}
-    return message.role, message.text, message.name, dumps({_RICH: 1, "message": whole})
-
-
-def decode_message(key: SessionKey, role: Any, content: Any, name: Any, meta: Any) -> ChatMessage:
-    """A log row back to a message; anything but plain JSON of the right shape is refused."""
-    metadata = loads(key, meta, "a logged message's metadata")
-    try:
-        if isinstance(metadata, dict) and _RICH in metadata:
-            whole = metadata["message"]
-            if not isinstance(whole, dict):
-                raise TypeError("a rich message row does not hold an object")
-            message = ChatMessage.model_validate(
-                {"content": "", **whole, "role": role, "name": name}
-            )
-            return message
-        message = ChatMessage(role=role, content=content, name=name, metadata=metadata)
-    except (ValueError, TypeError, KeyError, ValidationError) as exc:
-        raise CorruptSessionData(key, f"a logged message does not decode: {exc}") from exc
-    return message
-
-
-def encode_snapshot(snapshot: Mapping[str, Any]) -> str:
-    """A snapshot as JSON text; raises ``TypeError`` for anything JSON cannot hold and
-    ``ValueError`` for NaN, infinities or nesting deeper than :data:`MAX_JSON_DEPTH`."""
-    return dumps(dict(snapshot))
-
-
-def decode_snapshot(key: SessionKey, text: Any) -> dict[str, Any] | None:
-    """JSON text back to a snapshot dict; ``None`` stays ``None``."""
-    if text is None:
-        return None
-    value = loads(key, text, "the snapshot")
-    if not isinstance(value, dict):
-        raise CorruptSessionData(key, "the snapshot is not a JSON object")
-    return value
-
-
-def encode_interrupts(interrupts: Sequence[Interrupt]) -> str | None:
-    """Pending interrupts as JSON text (``None`` for none, so a plain turn writes a NULL)."""
-    if not interrupts:
-        return None
-    return dumps([{"id": i.id, "value": i.value} for i in interrupts])
-
-
-def decode_interrupts(key: SessionKey, text: Any) -> list[Interrupt]:
-    """JSON text back to pending interrupts; ``None`` is none."""
-    if text is None:
-        return []
-    value = loads(key, text, "the pending interrupts")
-    if not isinstance(value, list):
-        raise CorruptSessionData(key, "the pending interrupts are not a JSON list")
-    try:
-        return [Interrupt.model_validate(item) for item in value]
-    except ValidationError as exc:
-        raise CorruptSessionData(key, f"a pending interrupt does not decode: {exc}") from exc
+# -- argument checks shared by the stores -----------------------------------------------------
 
 
 def check_user_id(user_id: str | None) -> str | None:
@@ -410,21 +333,6 @@ def check_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     return dict(labels)
 
 
-def encode_labels(labels: Mapping[str, str]) -> str | None:
-    """Labels as JSON text (``None`` for none)."""
-    return dumps(dict(labels)) if labels else None
-
-
-def decode_labels(key: SessionKey, text: Any) -> dict[str, str]:
-    """JSON text back to labels; ``None`` is none."""
-    if text is None:
-        return {}
-    value = loads(key, text, "the labels")
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise CorruptSessionData(key, "the labels are not a JSON object of strings")
-    return value
-
-
 def check_feedback(rating: float, turn: int | None) -> float:
     """``rating`` as a float, if it is finite and ``turn`` is ``None`` or a turn number."""
     if isinstance(rating, bool) or not isinstance(rating, (int, float)):
@@ -434,80 +342,6 @@ def check_feedback(rating: float, turn: int | None) -> float:
     if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 0):
         raise ValueError(f"a rated turn is a turn number (>= 0), not {turn!r}")
     return float(rating)
-
-
-def loads(key: SessionKey, text: Any, what: str) -> Any:
-    """Stored JSON text back to a value, refused (``CorruptSessionData``) unless it is JSON
-    nested at most :data:`MAX_JSON_DEPTH` deep with no LangChain object envelope in it."""
-    if isinstance(text, (bytes, bytearray)):
-        raise CorruptSessionData(key, f"{what} is bytes, not JSON text")
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise CorruptSessionData(key, f"{what} nests too deeply") from None
-    except (ValueError, TypeError) as exc:
-        raise CorruptSessionData(key, f"{what} is not JSON: {exc}") from exc
-    _check_stored(key, value, what)
-    return value
-
-
-def _check_stored(key: SessionKey, value: Any, what: str) -> None:
-    """Refuse nesting deeper than :data:`MAX_JSON_DEPTH`, and LangChain's serialised-constructor
-    envelope (``{"lc": 1, "type": "constructor"}``) anywhere in stored JSON. We never revive
-    objects, but an adapter handing stored data to a framework's loader could; such data has no
-    business in a session, so it is refused. Walks level by level, without recursion."""
-    level = [value] if isinstance(value, (dict, list)) else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > MAX_JSON_DEPTH:
-            raise CorruptSessionData(key, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
-        below: list[Any] = []
-        add = below.append
-        for item in level:
-            children: Iterable[Any] = item
-            if type(item) is dict:
-                if "lc" in item and item.get("type") in _ENVELOPES:
-                    raise CorruptSessionData(key, "stored data holds a LangChain object envelope")
-                children = item.values()
-            for child in children:
-                if type(child) is dict or type(child) is list:
-                    add(child)
-        level = below
-
-
-_ENVELOPES = ("constructor", "secret", "not_implemented")
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests deeper than :data:`MAX_JSON_DEPTH` (level by level)."""
-    level = [value]
-    for _ in range(MAX_JSON_DEPTH):
-        below: list[Any] = []
-        add = below.append
-        for item in level:
-            for child in item.values() if type(item) is dict else item:
-                if type(child) is dict or type(child) is list:
-                    add(child)
-        if not below:
-            return False
-        level = below
-    return True
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON text for a column; ``ValueError`` for NaN, infinities or nesting deeper
-    than :data:`MAX_JSON_DEPTH` (which no read would accept), ``TypeError`` for non-JSON."""
-    # allow_nan=False: NaN and Infinity are not JSON, and Postgres' jsonb refuses them.
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except RecursionError:  # far deeper than the limit: the encoder's own guard stopped it
-        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep") from None
-    # Fewer brackets than the limit cannot nest past it (brackets in strings only add to the
-    # count): the common small value is never walked.
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _too_deep(value):
-        raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep")
-    return text
 
 
 def not_found(key: SessionKey) -> SessionNotFound:

@@ -60,6 +60,13 @@ from sessionful.errors import (
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
 from sessionful.stores._codec import EPOCH, LOADED, RECORD, listed, loaded, record
+from sessionful.stores._json import (
+    decode_message,
+    encode_interrupts,
+    encode_labels,
+    encode_message,
+    encode_snapshot,
+)
 from sessionful.stores.base import (
     SCHEMA_VERSION,
     Feedback,
@@ -71,11 +78,6 @@ from sessionful.stores.base import (
     check_feedback,
     check_labels,
     check_user_id,
-    decode_message,
-    encode_interrupts,
-    encode_labels,
-    encode_message,
-    encode_snapshot,
     finite,
 )
 

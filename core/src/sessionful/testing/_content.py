@@ -20,7 +20,7 @@ from sessionful.content import (
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores.base import decode_message, encode_message
+from sessionful.stores._json import decode_message, encode_message
 
 __all__ = ["check_codec", "generate", "message_dicts"]
 
