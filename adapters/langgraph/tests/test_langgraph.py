@@ -100,7 +100,9 @@ async def test_the_graph_is_compiled_once_per_configuration_not_per_session() ->
         assert factory.compiles == 1
         for i in range(1, 20):
             await manager.execute(say(f"s{i}", "hello"))
-        graphs = {id(agent.graph) for agent in map(manager.get_agent, manager.list_agents())}
+        graphs = {
+            id(getattr(manager.get_agent(key), "graph", None)) for key in manager.list_agents()
+        }
         assert factory.compiles == 1 and len(graphs) == 1
         manager.register_agent(bot(tools=[]))  # another configuration: one more compile
         await manager.execute(say("other", "hello"))
@@ -199,7 +201,7 @@ def test_the_memory_checkpointer_uses_the_strict_serializer() -> None:
     from sessionful_langgraph import LangGraphFramework
 
     factory = LangGraphFramework().create_agent_factory({"checkpointer": "memory"})
-    serde = factory.checkpointer.serde  # type: ignore[union-attr]
+    serde: Any = getattr(factory.checkpointer, "serde", None)
     assert serde.pickle_fallback is False
     assert serde._allowed_json_modules is None  # no LangChain constructor revival from JSON
     assert serde._allowed_msgpack_modules is None  # None here means: LangGraph safe types only
@@ -216,7 +218,7 @@ async def test_stream_chunks_add_up_to_the_turn_and_count_only_when_complete() -
         await manager.execute(say("s", "My name is Ada"))
         *chunks, result = [c async for c in manager.stream(say("s", "What is my name?"))]
         assert len(chunks) > 1
-        assert "".join(c.content for c in chunks if isinstance(c, ChatMessage)) == (
+        assert "".join(c.text for c in chunks if isinstance(c, ChatMessage)) == (
             "Your name is Ada."
         )
         assert isinstance(result, ExecutionResult)
@@ -265,7 +267,7 @@ async def test_stream_of_a_tool_turn_yields_every_message() -> None:
             by_index.setdefault(chunk.metadata["index"], []).append(chunk)
     roles = [parts[0].role for _, parts in sorted(by_index.items())]
     assert roles == ["assistant", "tool", "assistant"]
-    assert "A-7" in "".join(c.content for c in by_index[max(by_index)])
+    assert "A-7" in "".join(c.text for c in by_index[max(by_index)])
 
 
 def test_neither_the_core_nor_another_framework_s_manager_imports_langgraph() -> None:

@@ -37,7 +37,7 @@ def build_conformance(context: BuildContext) -> StateGraph[Any]:
     for approval), behind a node that answers ``context?`` with the turn's runtime context."""
     agent = build_tool_agent(context).compile()
 
-    async def probe(state: MessagesState, runtime: Runtime[dict[str, Any]]) -> dict[str, Any]:
+    async def probe(state: MessagesState, runtime: Runtime[Any]) -> dict[str, Any]:
         text = f"context: {json.dumps(runtime.context or {}, sort_keys=True)}"
         usage = {"input_tokens": 1, "output_tokens": len(text.split()), "total_tokens": 0}
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]

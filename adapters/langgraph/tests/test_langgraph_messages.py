@@ -18,7 +18,7 @@ from langchain_core.messages import (
 from sessionful import ChatMessage, ImageBlock, NonStandardBlock, ReasoningBlock, TextBlock
 from sessionful_langgraph import from_langchain, to_langchain
 
-text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20)
 ident = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=12)
 scalar = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | text
 json_value = st.recursive(
@@ -170,6 +170,9 @@ def test_a_sessionful_message_becomes_the_langchain_message_it_says() -> None:
     )
     assert user.content == [{"type": "text", "text": "look"}, {"type": "image", "url": "u"}]
     provider = to_langchain(
-        ChatMessage.user([NonStandardBlock(value={"type": "document", "source": {"x": 1}})])  # type: ignore[list-item]
+        ChatMessage(
+            role="user",
+            content=[NonStandardBlock(value={"type": "document", "source": {"x": 1}})],
+        )
     )
     assert provider.content == [{"type": "document", "source": {"x": 1}}]

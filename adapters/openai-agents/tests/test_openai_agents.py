@@ -19,6 +19,7 @@ from sessionful import (
     SessionKey,
     SessionManager,
     StreamEvent,
+    SupportsStream,
     TurnRequest,
 )
 from sessionful.stores import SQLiteStore
@@ -137,10 +138,11 @@ async def test_an_abandoned_stream_leaves_the_session_as_it_was() -> None:
         await say(m, "My name is Ada")
         instance = m.get_agent(m.key_for("support", "s1"))
         assert instance is not None
+        assert isinstance(instance, SupportsStream)
         stream = instance.astream(TurnRequest(messages=[ChatMessage.user("My name is Bob")]))
         first = await stream.__anext__()
         assert isinstance(first, StreamEvent | ChatMessage)
-        await stream.aclose()
+        await getattr(stream, "aclose")()  # noqa: B009  # an async generator, typed as an iterator
         assert (await say(m, "What is my name?")).messages[-1].text == "Your name is Ada."
     assert factory is not None
 

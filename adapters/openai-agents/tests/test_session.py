@@ -37,7 +37,8 @@ async def both(pair: Sessions, method: str, *args: Any) -> Any:
     return got
 
 
-def message(role: str, text: str) -> dict[str, Any]:
+def message(role: str, text: str) -> Any:
+    """An input item as the SDK's sessions take it (a plain dict of its TypedDict shape)."""
     return {"role": role, "content": text}
 
 
