@@ -20,6 +20,7 @@ __all__ = ["GROUPS", "Context", "Progress", "Section", "main", "section"]
 GROUPS: dict[str, str] = {
     "core": "benchmarks.core",
     "langgraph": "benchmarks.langgraph",
+    "openai-agents": "benchmarks.openai_agents",
     "persistence": "benchmarks.persistence",
     "service": "benchmarks.service",
     "cluster": "benchmarks.cluster",
