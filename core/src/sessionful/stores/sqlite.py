@@ -1,12 +1,14 @@
 """The embedded default store: one SQLite file, WAL, ``synchronous=FULL``, group commit.
 
-This module holds the store's SQL; the thread that runs it lives in
-:mod:`sessionful.stores._sqlite_writer`. One writer thread per store owns the connection, so the
-event loop never blocks on disk. Turns that complete while a commit is in flight are committed
-together in the next transaction (group commit): one fsync acknowledges many turns, and each is
-still fenced on its own. Several processes may share the file: writes take the lock up front
-(``BEGIN IMMEDIATE``), wait on it (``busy_timeout``), and retry with backoff for ``lock_retry``
-seconds before raising ``StoreUnavailable``, so "database is locked" never reaches a caller.
+This module holds the store; its schema, migrations and statements live in
+:mod:`sessionful.stores._sqlite_schema`, its reads in :mod:`sessionful.stores._sqlite_reads`, and
+the thread that runs them in :mod:`sessionful.stores._sqlite_writer`. One writer thread per store
+owns the connection, so the event loop never blocks on disk. Turns that complete while a commit
+is in flight are committed together in the next transaction (group commit): one fsync
+acknowledges many turns, and each is still fenced on its own. Several processes may share the
+file: writes take the lock up front (``BEGIN IMMEDIATE``), wait on it (``busy_timeout``), and
+retry with backoff for ``lock_retry`` seconds before raising ``StoreUnavailable``, so "database
+is locked" never reaches a caller.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from sessionful.errors import (
     ConfigurationError,
     CorruptSessionData,
     LeaseLost,
-    SchemaTooNew,
     SessionNotFound,
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores._codec import EPOCH, LOADED, RECORD, SNAPSHOT_TURN, listed, loaded, record
+from sessionful.stores import _sqlite_reads as reads
+from sessionful.stores import _sqlite_schema as sql
+from sessionful.stores._codec import EPOCH, SNAPSHOT_TURN, loaded
 from sessionful.stores._json import (
-    decode_message,
     encode_interrupts,
     encode_labels,
     encode_message,
@@ -37,7 +39,6 @@ from sessionful.stores._json import (
 )
 from sessionful.stores._sqlite_writer import Connection, Fence, Writer, retry, transaction
 from sessionful.stores.base import (
-    SCHEMA_VERSION,
     Feedback,
     Lease,
     LoadedSession,
@@ -57,87 +58,6 @@ DEFAULT_SQLITE_PATH = Path(".sessionful") / "sessions.db"
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 T = TypeVar("T")
-
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE sessions (
-            key TEXT PRIMARY KEY,
-            namespace TEXT,
-            agent_id TEXT NOT NULL,
-            session_id TEXT,
-            template_id TEXT NOT NULL,
-            template_version TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            last_activity REAL NOT NULL,
-            turn_count INTEGER NOT NULL DEFAULT 0,
-            message_count INTEGER NOT NULL DEFAULT 0,
-            response_time_sum REAL NOT NULL DEFAULT 0,
-            epoch INTEGER NOT NULL,
-            owner TEXT,
-            snapshot TEXT,
-            snapshot_turn INTEGER NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX sessions_by_activity ON sessions (last_activity)",
-        "CREATE INDEX sessions_by_agent ON sessions (namespace, agent_id, key)",
-        """CREATE TABLE messages (
-            key TEXT NOT NULL,
-            turn INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            role TEXT NOT NULL,
-            content TEXT NOT NULL,
-            name TEXT,
-            metadata TEXT NOT NULL,
-            PRIMARY KEY (key, turn, seq)
-        ) WITHOUT ROWID""",
-    ),
-    2: (
-        # Pending interrupts (JSON, NULL for none) and token totals ride on a turn's update.
-        "ALTER TABLE sessions ADD COLUMN interrupts TEXT",
-        "ALTER TABLE sessions ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE sessions ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0",
-        # Set at creation; labels as a JSON object here (read with the record) and as rows in
-        # session_labels (the index a label filter uses).
-        "ALTER TABLE sessions ADD COLUMN user_id TEXT",
-        "ALTER TABLE sessions ADD COLUMN labels TEXT",
-        "ALTER TABLE sessions ADD COLUMN feedback_count INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE sessions ADD COLUMN feedback_sum REAL NOT NULL DEFAULT 0",
-        "CREATE INDEX sessions_by_user ON sessions (namespace, user_id, key)",
-        """CREATE TABLE session_labels (
-            key TEXT NOT NULL,
-            name TEXT NOT NULL,
-            value TEXT NOT NULL,
-            PRIMARY KEY (key, name)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX session_labels_by_value ON session_labels (name, value, key)",
-        """CREATE TABLE session_feedback (
-            key TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            rating REAL NOT NULL,
-            comment TEXT,
-            turn INTEGER,
-            at REAL NOT NULL,
-            PRIMARY KEY (key, seq)
-        ) WITHOUT ROWID""",
-    ),
-}
-"""Schema version -> the statements that bring the previous version to it."""
-
-
-_APPEND = (
-    "UPDATE sessions SET turn_count = ?, message_count = message_count + ?, last_activity = ?, "
-    "response_time_sum = response_time_sum + ?, interrupts = ?, "
-    "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?{} "
-    "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?"
-)
-"""A turn's fenced update of the record: it changes the row only if the lease and the turn
-number hold (then the turn's messages are inserted, in the same transaction). The pending
-interrupts and the usage ride on it: a turn is still one UPDATE and one insert of its log."""
-_APPEND_SNAPSHOT = _APPEND.format(", snapshot = ?, snapshot_turn = ?")
-_APPEND = _APPEND.format("")
-_LOG = (
-    "INSERT INTO messages (key, turn, seq, role, content, name, metadata) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class SQLiteStore(SessionStore):
@@ -275,18 +195,7 @@ class SQLiteStore(SessionStore):
             await writer.stop()
 
     def _migrate(self, conn: Connection) -> None:
-        def body() -> None:
-            conn.execute("CREATE TABLE IF NOT EXISTS sessionful_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM sessionful_schema").fetchone()
-            current = row[0] or 0
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(current, SCHEMA_VERSION)
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO sessionful_schema (version) VALUES (?)", (version,))
-
-        self._write(conn, body)
+        self._write(conn, lambda: sql.migrate(conn))
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -320,15 +229,13 @@ class SQLiteStore(SessionStore):
         text = str(key)
 
         def body() -> tuple[Lease | None, LoadedSession | None]:
-            row = conn.execute(f"SELECT {LOADED} FROM sessions WHERE key = ?", (text,)).fetchone()
+            row = conn.execute(sql.LOADED_ROW, (text,)).fetchone()
             if row is None:
                 if new is None:  # create=False: nothing is written
                     return None, None
                 user_id, labels = new
                 conn.execute(
-                    "INSERT INTO sessions (key, namespace, agent_id, session_id, template_id, "
-                    "template_version, created_at, last_activity, epoch, owner, user_id, labels) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    sql.CREATE,
                     (
                         text,
                         key.namespace,
@@ -345,7 +252,7 @@ class SQLiteStore(SessionStore):
                 )
                 if labels:
                     conn.executemany(
-                        "INSERT INTO session_labels (key, name, value) VALUES (?, ?, ?)",
+                        sql.ADD_LABEL,
                         [(text, name, value) for name, value in labels.items()],
                     )
                 return Lease(key, 1, owner), None
@@ -355,19 +262,10 @@ class SQLiteStore(SessionStore):
             since = row[SNAPSHOT_TURN]
             if type(since) is not int:
                 raise CorruptSessionData(key, f"the snapshot turn is not an integer: {since!r}")
-            messages = conn.execute(
-                "SELECT role, content, name, metadata FROM messages "
-                "WHERE key = ? AND turn > ? ORDER BY turn, seq",
-                (text, since),
-            ).fetchall()
+            messages = conn.execute(sql.LOG_SINCE, (text, since)).fetchall()
             # Decoded before the epoch moves: a damaged session is refused and left as it was.
             state = loaded(key, (*row[:EPOCH], epoch + 1, owner, *row[EPOCH + 2 :]), messages)
-            conn.execute(
-                # A claim is activity: retention must not purge a session being restored.
-                "UPDATE sessions SET epoch = ?, owner = ?, last_activity = max(last_activity, ?) "
-                "WHERE key = ?",
-                (epoch + 1, owner, now, text),
-            )
+            conn.execute(sql.CLAIM, (epoch + 1, owner, now, text))
             return Lease(key, epoch + 1, owner), state
 
         lease, state = self._write(conn, body)
@@ -391,25 +289,11 @@ class SQLiteStore(SessionStore):
             return
         reader = self._reader
         if reader is None:
-            reader = self._reader = self._connect_reader()
+            reader = self._reader = reads.connect_reader(self.path)
         try:
-            self._check(reader, lease)
+            reads.check_lease(reader, lease)
         except sqlite3.OperationalError:  # locked during WAL recovery, say: ask the writer
-            await self._call(self._check, lease)
-
-    def _connect_reader(self) -> sqlite3.Connection:
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        reader = sqlite3.connect(uri, uri=True, timeout=0.05, isolation_level=None)
-        reader.execute("PRAGMA query_only = ON")
-        return reader
-
-    @staticmethod
-    def _check(conn: sqlite3.Connection, lease: Lease) -> None:
-        row = conn.execute(
-            "SELECT epoch, owner FROM sessions WHERE key = ?", (str(lease.key),)
-        ).fetchone()
-        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
-            raise LeaseLost(lease.key, lease.epoch)
+            await self._call(reads.check_lease, lease)
 
     async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
         """Append the turn in the next group commit; fenced on epoch and turn number."""
@@ -422,9 +306,9 @@ class SQLiteStore(SessionStore):
         values: tuple[Any, ...] = (turn.turn, len(turn.messages), turn.finished_at)
         values += (finite(turn.duration), encode_interrupts(turn.interrupts))
         values += (0, 0) if usage is None else (usage.input_tokens, usage.output_tokens)
-        statement = _APPEND
+        statement = sql.APPEND
         if turn.snapshot is not None:
-            statement = _APPEND_SNAPSHOT
+            statement = sql.APPEND_SNAPSHOT
             values += (encode_snapshot(turn.snapshot), turn.turn)
         values += (text, lease.epoch, lease.owner, turn.turn - 1)
         fence = conn.fence
@@ -432,7 +316,7 @@ class SQLiteStore(SessionStore):
             fence.known.pop(text, None)
             raise LeaseLost(lease.key, lease.epoch)
         conn.executemany(
-            _LOG,
+            sql.LOG,
             [(text, turn.turn, seq, *encode_message(m)) for seq, m in enumerate(turn.messages)],
         )
         fence.known[text] = (lease.epoch, lease.owner)
@@ -445,9 +329,7 @@ class SQLiteStore(SessionStore):
     @staticmethod
     def _save_snapshot(conn: Connection, lease: Lease, turn: int, encoded: str) -> None:
         cursor = conn.execute(
-            "UPDATE sessions SET snapshot = ?, snapshot_turn = ? "
-            "WHERE key = ? AND epoch = ? AND owner = ? AND turn_count = ?",
-            (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn),
+            sql.SAVE_SNAPSHOT, (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn)
         )
         if cursor.rowcount != 1:
             conn.fence.known.pop(str(lease.key), None)
@@ -455,25 +337,11 @@ class SQLiteStore(SessionStore):
 
     async def get(self, key: SessionKey) -> SessionRecord | None:
         """The session's record, or ``None``."""
-        return await self._call(self._get, key)
-
-    @staticmethod
-    def _get(conn: sqlite3.Connection, key: SessionKey) -> SessionRecord | None:
-        row = conn.execute(f"SELECT {RECORD} FROM sessions WHERE key = ?", (str(key),)).fetchone()
-        return None if row is None else record(row, key)
+        return await self._call(reads.get, key)
 
     async def history(self, key: SessionKey, limit: int | None = None) -> list[ChatMessage]:
         """The logged messages, oldest first; the latest ``limit`` when given."""
-        return await self._call(self._history, key, limit)
-
-    @staticmethod
-    def _history(conn: sqlite3.Connection, key: SessionKey, limit: int | None) -> list[ChatMessage]:
-        rows = conn.execute(
-            "SELECT role, content, name, metadata FROM messages WHERE key = ? "
-            "ORDER BY turn DESC, seq DESC LIMIT ?",
-            (str(key), -1 if limit is None else limit),
-        ).fetchall()
-        return [decode_message(key, *row) for row in reversed(rows)]
+        return await self._call(reads.history, key, limit)
 
     async def list_sessions(
         self,
@@ -489,35 +357,20 @@ class SQLiteStore(SessionStore):
     ) -> list[SessionRecord]:
         """Records by key string, filtered, ``after`` a key string (keyset paging); damaged
         rows come back flagged ``corrupt``."""
-        clauses, values = _filters(
+        clauses, values = sql.filters(
             namespace, agent_id, user_id, labels, active_after, active_before
         )
         clauses.append("key > ?")
         values.append(after or "")
-        return await self._call(self._list, " AND ".join(clauses), values, limit)
-
-    @staticmethod
-    def _list(
-        conn: sqlite3.Connection, where: str, values: list[Any], limit: int
-    ) -> list[SessionRecord]:
-        rows = conn.execute(
-            f"SELECT {RECORD} FROM sessions WHERE {where} ORDER BY key LIMIT ?",
-            (*values, max(0, limit)),
-        ).fetchall()
-        return listed(rows)
+        return await self._call(reads.list_records, " AND ".join(clauses), values, limit)
 
     async def count_sessions(
         self, namespace: str | None = None, *, agent_id: str | None = None
     ) -> int:
         """How many sessions match, counted on the ``(namespace, agent_id, key)`` index."""
-        clauses, values = _filters(namespace, agent_id)
+        clauses, values = sql.filters(namespace, agent_id)
         where = " AND ".join(clauses) or "1"
-        return await self._call(self._count, where, values)
-
-    @staticmethod
-    def _count(conn: sqlite3.Connection, where: str, values: list[Any]) -> int:
-        row = conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", values).fetchone()
-        return int(row[0])
+        return await self._call(reads.count, where, values)
 
     async def delete(self, key: SessionKey) -> dict[str, int]:
         """Delete the session's record, log and snapshot; return what was deleted."""
@@ -528,12 +381,10 @@ class SQLiteStore(SessionStore):
 
         def body() -> dict[str, int]:
             conn.fence.known.pop(text, None)
-            messages = conn.execute("DELETE FROM messages WHERE key = ?", (text,)).rowcount
-            feedback = conn.execute("DELETE FROM session_feedback WHERE key = ?", (text,)).rowcount
-            conn.execute("DELETE FROM session_labels WHERE key = ?", (text,))
-            row = conn.execute(
-                "DELETE FROM sessions WHERE key = ? RETURNING snapshot IS NOT NULL", (text,)
-            ).fetchone()
+            messages = conn.execute(sql.DELETE_MESSAGES, (text,)).rowcount
+            feedback = conn.execute(sql.DELETE_FEEDBACK, (text,)).rowcount
+            conn.execute(sql.DELETE_LABELS, (text,))
+            row = conn.execute(sql.DELETE_SESSION, (text,)).fetchone()
             deleted = {
                 "sessions": 0 if row is None else 1,
                 "messages": messages,
@@ -560,18 +411,14 @@ class SQLiteStore(SessionStore):
             # Read past the spared ones (at most len(spared) more rows), then drop them here.
             keys = [
                 row[0]
-                for row in conn.execute(
-                    "SELECT key FROM sessions WHERE last_activity < ? "
-                    "ORDER BY last_activity LIMIT ?",
-                    (before, limit + len(spared)),
-                )
+                for row in conn.execute(sql.IDLE, (before, limit + len(spared)))
                 if row[0] not in spared
             ][:limit]
             gone = [(k,) for k in keys]
-            conn.executemany("DELETE FROM messages WHERE key = ?", gone)
-            conn.executemany("DELETE FROM session_feedback WHERE key = ?", gone)
-            conn.executemany("DELETE FROM session_labels WHERE key = ?", gone)
-            conn.executemany("DELETE FROM sessions WHERE key = ?", gone)
+            conn.executemany(sql.DELETE_MESSAGES, gone)
+            conn.executemany(sql.DELETE_FEEDBACK, gone)
+            conn.executemany(sql.DELETE_LABELS, gone)
+            conn.executemany(sql.DELETE_SESSIONS, gone)
             for k in keys:
                 conn.fence.known.pop(k, None)
             return keys
@@ -610,69 +457,14 @@ class SQLiteStore(SessionStore):
         at: float,
     ) -> bool:
         def body() -> bool:
-            row = conn.execute(
-                "UPDATE sessions SET feedback_count = feedback_count + 1, "
-                "feedback_sum = feedback_sum + ? WHERE key = ? RETURNING feedback_count",
-                (rating, text),
-            ).fetchone()
+            row = conn.execute(sql.RATE, (rating, text)).fetchone()
             if row is None:
                 return False
-            conn.execute(
-                "INSERT INTO session_feedback (key, seq, rating, comment, turn, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (text, row[0], rating, comment, turn, at),
-            )
+            conn.execute(sql.ADD_FEEDBACK, (text, row[0], rating, comment, turn, at))
             return True
 
         return self._write(conn, body)
 
     async def feedback(self, key: SessionKey) -> list[Feedback]:
         """The session's ratings, oldest first."""
-        return await self._call(self._feedback_of, key)
-
-    @staticmethod
-    def _feedback_of(conn: sqlite3.Connection, key: SessionKey) -> list[Feedback]:
-        rows = conn.execute(
-            "SELECT rating, comment, turn, at FROM session_feedback WHERE key = ? ORDER BY seq",
-            (str(key),),
-        ).fetchall()
-        return [_feedback_row(key, row) for row in rows]
-
-
-def _feedback_row(key: SessionKey, row: Any) -> Feedback:
-    rating, comment, turn, at = row
-    if (
-        type(rating) not in (int, float)
-        or not (comment is None or type(comment) is str)
-        or not (turn is None or type(turn) is int)
-        or type(at) not in (int, float)
-    ):
-        raise CorruptSessionData(key, f"a feedback row does not decode: {row!r}")
-    return Feedback(float(rating), comment, turn, float(at))
-
-
-def _filters(
-    namespace: str | None,
-    agent_id: str | None,
-    user_id: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    active_after: float | None = None,
-    active_before: float | None = None,
-) -> tuple[list[str], list[Any]]:
-    """``WHERE`` clauses (ANDed) and their values for a listing's filters."""
-    clauses: list[str] = []
-    values: list[Any] = []
-    for column, value in (("namespace", namespace), ("agent_id", agent_id), ("user_id", user_id)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            values.append(value)
-    for name, value in (labels or {}).items():
-        clauses.append("key IN (SELECT key FROM session_labels WHERE name = ? AND value = ?)")
-        values += [name, value]
-    if active_after is not None:
-        clauses.append("last_activity >= ?")
-        values.append(active_after)
-    if active_before is not None:
-        clauses.append("last_activity < ?")
-        values.append(active_before)
-    return clauses, values
+        return await self._call(reads.feedback, key)
