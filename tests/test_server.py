@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +293,15 @@ def test_list_pages_through_the_callers_sessions_only(main: Any) -> None:
         "input_tokens",
         "output_tokens",
         "pending_interrupts",
+        "user_id",
+        "labels",
+        "feedback_count",
+        "feedback_mean",
+        "corrupt",
     }
+    # Wall-clock RFC 3339 times, like every time in the API.
+    for name in ("created_at", "last_activity"):
+        assert datetime.fromisoformat(entry[name].replace("Z", "+00:00")).tzinfo is not None
 
 
 def test_get_shows_stats_and_history(alice: httpx.Client) -> None:

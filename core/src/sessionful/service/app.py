@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
 from sessionful._plugins import Plugins
+from sessionful._reads import rating_value
 from sessionful.content import TextBlock
 from sessionful.errors import (
     ConfigurationError,
@@ -52,9 +55,12 @@ from sessionful.stores.base import SessionRecord
 __all__ = [
     "DEV_PRINCIPAL",
     "AgentService",
+    "HistoryPage",
     "LimitExceeded",
+    "SessionFilter",
     "SessionPage",
     "SessionView",
+    "mask_url",
     "new_session_id",
     "strategy_persists",
 ]
@@ -62,9 +68,6 @@ __all__ = [
 
 DEV_PRINCIPAL = "dev"
 """The principal of every request in dev mode (no ``[auth] api_keys``): no key is asked for."""
-
-_COUNT_PAGE = 100
-"""Records read per page when counting a principal's sessions on a store that cannot count."""
 
 
 def message_chars(message: ChatMessage) -> int:
@@ -152,6 +155,27 @@ class SessionPage(BaseModel):
     next_after: str | None
 
 
+class SessionFilter(NamedTuple):
+    """What a listing keeps (each ``None``: everything): an agent, an end user, labels (every
+    pair), and the activity window ``active_after <= last_activity < active_before`` (wall-clock
+    Unix seconds)."""
+
+    agent_id: str | None = None
+    user_id: str | None = None
+    labels: Mapping[str, str] | None = None
+    active_after: float | None = None
+    active_before: float | None = None
+
+
+class HistoryPage(NamedTuple):
+    """A page of a session's messages, oldest first: ``messages`` from position ``start``;
+    ``next_after`` is the position the next page starts at (``None`` on the last page)."""
+
+    messages: list[ChatMessage]
+    start: int
+    next_after: int | None
+
+
 class AgentService:
     """Configured agents behind one object; use ``async with`` to start and stop it all."""
 
@@ -163,6 +187,8 @@ class AgentService:
         plugins: Iterable[object] = (),
     ) -> None:
         self.settings = settings
+        self.clock = clock
+        """The managers' clock (their stats' times are on it)."""
         self.agents: dict[str, AgentConfig] = {agent.id: agent for agent in settings.agents}
         frameworks = sorted({agent.framework for agent in settings.agents})
         extra = list(plugins)
@@ -228,19 +254,56 @@ class AgentService:
 
     # -- sessions -------------------------------------------------------------------------------
 
-    async def create_session(self, principal: str, agent_id: str) -> SessionKey:
-        """A new session with a server-generated id, its instance made ready."""
+    async def create_session(
+        self,
+        principal: str,
+        agent_id: str,
+        *,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> SessionKey:
+        """A new session with a server-generated id, its instance made ready; ``user_id`` and
+        ``labels`` are stored with it (``persisted``)."""
+        key, _ = await self.ensure_session(
+            principal, agent_id, new_session_id(), user_id=user_id, labels=labels
+        )
+        return key
+
+    async def ensure_session(
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[SessionKey, bool]:
+        """The principal's session ``session_id`` (a caller-chosen id): created, its instance
+        made ready, if it does not exist (counted against ``max_sessions_per_principal``),
+        else left as it is (its own user and labels kept). Returns the key and whether it was
+        created. Idempotent within the principal; another principal's identical id is another
+        session.
+
+        Raises:
+            InvalidSessionKey: the id cannot name a session (the reason says why).
+            LimitExceeded: a creation past ``max_sessions_per_principal``.
+        """
         manager = self.manager_for(agent_id)
+        key = manager.key_for(agent_id, session_id, principal)
         limit = self.settings.limits.max_sessions_per_principal
         lock = self._creating.setdefault(principal, asyncio.Lock())
         async with lock:
+            if await manager.session_exists(key):
+                return key, False
             if await self._count(principal, limit) >= limit:
                 raise LimitExceeded(
                     "max_sessions_per_principal",
                     f"principal already has {limit} sessions; end some first",
                 )
-            key, _ = await manager.open_session(agent_id, new_session_id(), namespace=principal)
-        return key
+            key, _ = await manager.open_session(
+                agent_id, session_id, namespace=principal, user_id=user_id, labels=labels
+            )
+        return key, True
 
     async def require_session(
         self, principal: str, agent_id: str, session_id: str
@@ -359,6 +422,82 @@ class AgentService:
             history=await manager.history(key),
         )
 
+    async def session_record(
+        self, principal: str, agent_id: str, session_id: str
+    ) -> SessionRecord | None:
+        """What the store holds of a session of this principal (``None`` without a store)."""
+        manager = self.manager_for(agent_id)
+        return await manager.session_record(self._key(manager, principal, agent_id, session_id))
+
+    async def record_feedback(
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        rating: float | str,
+        *,
+        comment: str | None = None,
+        turn: int | None = None,
+    ) -> tuple[float, int, float | None]:
+        """Record a rating of a session of this principal on the configured scale
+        (``[feedback]``; ``"up"``/``"down"`` its ends). Returns the rating as recorded, and the
+        session's rating count and mean after it.
+
+        Raises:
+            SessionNotFound: no such session of this principal.
+            ConfigurationError: a rating off the scale, a negative turn.
+        """
+        manager = self.manager_for(agent_id)
+        key = self._key(manager, principal, agent_id, session_id)
+        scale = self.settings.feedback.scale
+        value = rating_value(rating, scale)
+        count, mean = await manager.record_feedback(key, value, comment, turn, scale=scale)
+        return value, count, mean
+
+    async def history(
+        self,
+        principal: str,
+        agent_id: str,
+        session_id: str,
+        *,
+        limit: int,
+        after: int = 0,
+    ) -> HistoryPage:
+        """A page of a session's messages, oldest first, from position ``after`` (the previous
+        page's ``next_after``)."""
+        manager = await self.require_session(principal, agent_id, session_id)
+        key = self._key(manager, principal, agent_id, session_id)
+        record = await manager.session_record(key)
+        if record is not None:  # the store gives the latest N: ask for the tail from `after`
+            tail = max(0, record.message_count - after)
+            messages = await manager.history(key, tail) if tail else []
+        else:
+            messages = (await manager.history(key))[after:]
+        page = messages[:limit]
+        more = len(messages) > limit
+        return HistoryPage(page, after, after + len(page) if more else None)
+
+    async def state_history(
+        self, principal: str, agent_id: str, session_id: str, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The session's saved states (LangGraph's checkpoints), newest first; empty for
+        frameworks that keep none."""
+        manager = await self.require_session(principal, agent_id, session_id)
+        key = self._key(manager, principal, agent_id, session_id)
+        return await manager.state_history(key, limit)
+
+    async def readiness(self, timeout: float = 5.0) -> str | None:
+        """Why the service cannot serve now (its store does not answer within ``timeout``
+        seconds), or ``None`` when it can."""
+        for name, manager in self.managers.items():
+            try:
+                await asyncio.wait_for(manager.check_store(), timeout)
+            except asyncio.TimeoutError:
+                return f"the session store of {name!r} did not answer within {timeout:g}s"
+            except Exception as exc:
+                return f"the session store of {name!r} does not answer: {exc}"
+        return None
+
     async def end_session(self, principal: str, agent_id: str, session_id: str) -> EndReport:
         """End a session of this principal; say what was deleted. A damaged session (its
         stored data does not decode) can be ended too: that is how it is cleaned up."""
@@ -369,21 +508,44 @@ class AgentService:
         return await manager.end_session(agent_id, session_id, namespace=principal)
 
     async def list_sessions(
-        self, principal: str | None, *, after: str | None = None, limit: int = 50
+        self,
+        principal: str | None,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        where: SessionFilter | None = None,
     ) -> SessionPage:
         """A page of the principal's sessions (every principal's with ``None``, for operators),
-        ordered by key, across all frameworks' stores."""
+        ordered by key, across all frameworks' stores, filtered by ``where``."""
+        where = where or SessionFilter()
+        managers = list(self.managers.values())
+        if where.agent_id is not None:
+            managers = [self.manager_for(where.agent_id)]
         # Managers of several frameworks may share one store: count each session once.
         unique: dict[str, SessionRecord] = {}
-        for manager in self.managers.values():
+        for manager in managers:
             for record in await manager.list_sessions(
-                namespace=principal, after=after, limit=limit + 1
+                namespace=principal,
+                agent_id=where.agent_id,
+                after=after,
+                limit=limit + 1,
+                user_id=where.user_id,
+                labels=where.labels,
+                active_after=where.active_after,
+                active_before=where.active_before,
             ):
                 unique[str(record.key)] = record
         found = sorted(unique.values(), key=lambda record: str(record.key))
         page = found[:limit]
         more = len(found) > limit
         return SessionPage(sessions=page, next_after=str(page[-1].key) if more and page else None)
+
+    def store_name(self) -> str | None:
+        """The configured store URL, its password masked, when sessions are stored; else
+        ``None``."""
+        if not any(manager.persistent for manager in self.managers.values()):
+            return None
+        return mask_url(self.settings.store)
 
     async def _count(self, principal: str, limit: int) -> int:
         """How many sessions ``principal`` has (a count of ``limit`` or more may stop at
@@ -396,20 +558,8 @@ class AgentService:
                 for key in manager.list_agents()
                 if key.namespace == principal
             )
-        # Every manager here has the one configured store: ask one of them.
-        manager = persistent[0]
-        count = getattr(manager, "count_sessions", None)
-        if count is not None:  # the store counts, without loading a record
-            found: int = await count(namespace=principal)
-            return found
-        total, after, size = 0, None, min(limit, _COUNT_PAGE)
-        while total < limit:  # a page at a time, never past the limit
-            page = await manager.list_sessions(namespace=principal, after=after, limit=size)
-            total += len(page)
-            if len(page) < size:
-                break
-            after = str(page[-1].key)
-        return total
+        # Every manager here has the one configured store: it counts, without loading a record.
+        return await persistent[0].count_sessions(namespace=principal)
 
     async def cleanup(self) -> dict[str, CleanupReport]:
         """One sweep of every manager (expiry, and retention for stored sessions)."""
@@ -418,6 +568,16 @@ class AgentService:
     def stats(self) -> dict[str, ManagerStats]:
         """Each manager's counters, by framework."""
         return {name: manager.stats() for name, manager in self.managers.items()}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (``user:pw@`` or ``password=``) replaced by ``***``."""
+    url = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
+    parts = urlsplit(url)
+    if "://" not in url or parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def strategy_persists(strategy: str, plugins: Iterable[object] = ()) -> bool:

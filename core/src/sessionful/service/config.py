@@ -48,6 +48,7 @@ __all__ = [
     "AuthConfig",
     "ClusterConfig",
     "ConfigFileError",
+    "FeedbackConfig",
     "LimitsConfig",
     "ServerConfig",
     "Settings",
@@ -145,6 +146,32 @@ class LimitsConfig(BaseModel):
     max_context_chars: int = Field(default=32_000, ge=1)
     """Largest per-turn ``context``, and largest ``resume`` answers, each as compact JSON
     characters (413 beyond)."""
+
+
+class FeedbackConfig(BaseModel):
+    """The rating scale of session feedback (``[feedback]``): ``POST .../feedback`` takes a
+    number from ``min_rating`` to ``max_rating`` (inclusive), or ``"up"`` / ``"down"`` for its
+    ends (422 otherwise)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_rating: float = Field(default=1.0, allow_inf_nan=False)
+    """The lowest rating (what a thumbs-down records)."""
+    max_rating: float = Field(default=5.0, allow_inf_nan=False)
+    """The highest rating (what a thumbs-up records); more than ``min_rating``."""
+    max_comment_chars: int = Field(default=4_000, ge=0)
+    """Longest comment a rating may carry (422 beyond)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeedbackConfig:
+        if not self.min_rating < self.max_rating:
+            raise ValueError("max_rating must be more than min_rating")
+        return self
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """``(min_rating, max_rating)``."""
+        return self.min_rating, self.max_rating
 
 
 class ServerConfig(BaseModel):
@@ -251,6 +278,7 @@ class Settings(BaseSettings):
     server: ServerConfig = Field(default_factory=ServerConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @field_validator("agents")
     @classmethod

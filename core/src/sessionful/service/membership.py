@@ -117,6 +117,11 @@ class LocalMembership:
     ) -> None:
         await self.stop()
 
+    def not_ready(self) -> str | None:
+        """Why this instance is not a current member of its cluster, or ``None`` (alone: never
+        a reason)."""
+        return None
+
     def live(self) -> Mapping[str, str]:
         """The live nodes as last read: node id -> address; this instance is always among them."""
         return dict(self._live)
@@ -184,6 +189,19 @@ class Membership(LocalMembership):
         self._started_at: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+
+    def not_ready(self) -> str | None:
+        """Why this instance is not a current member: not registered, or no successful read of
+        the live set within ``node_ttl`` seconds (the others may count it dead)."""
+        if self._task is None or self._started_at is None:
+            return f"cluster membership of {self.node_id!r} is not started"
+        last = self.last_refresh
+        if last is None or time.monotonic() - last > self.node_ttl:
+            return (
+                f"cluster membership of {self.node_id!r}: no successful heartbeat "
+                f"for more than {self.node_ttl:g}s"
+            )
+        return None
 
     # -- connection ---------------------------------------------------------------------------
 

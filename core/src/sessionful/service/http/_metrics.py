@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    generate_latest,
+)
 
 from sessionful.hookspecs import hookimpl
 from sessionful.keys import SessionKey
@@ -85,6 +92,13 @@ class ServiceMetrics:
             ["agent_id", "direction"],
             registry=r,
         )
+        self.feedback = Summary(
+            "sessionful_feedback_rating",
+            "Ratings recorded for sessions (POST .../feedback): _count is how many, _sum their "
+            "total (the mean is _sum / _count).",
+            ["agent_id"],
+            registry=r,
+        )
         self.requests = Counter(
             "sessionful_http_requests",
             "HTTP requests answered, by route template and status.",
@@ -118,6 +132,10 @@ class ServiceMetrics:
             self.tokens.labels(agent_id, "input").inc(usage.input_tokens)
         if usage.output_tokens:
             self.tokens.labels(agent_id, "output").inc(usage.output_tokens)
+
+    def observe_feedback(self, agent_id: str, rating: float) -> None:
+        """Count a rating the service recorded."""
+        self.feedback.labels(agent_id).observe(rating)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -84,7 +84,7 @@ async def stream_events(
                     metrics.observe_turn(agent_id, item)
                     for interrupt in item.interrupts:
                         yield _sse(interrupt.model_dump(mode="json"), "interrupt")
-                    done = turn_response(StreamDone, agent_id, session_id, item)
+                    done = turn_response(StreamDone, agent_id, session_id, item, service.clock)
                     yield _sse(done.model_dump(mode="json"), "done")
                 elif isinstance(item, StreamEvent):
                     yield _sse(item.model_dump(mode="json"), "stream_event")
