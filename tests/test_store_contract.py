@@ -608,8 +608,8 @@ async def test_a_version_1_database_is_migrated_in_place(
 ) -> None:
     """A database written by schema 1 opens, gains the new columns and tables with their
     defaults, keeps its sessions and their leases, and then takes every new field."""
+    from sessionful.stores._postgres_schema import MIGRATIONS as PG
     from sessionful.stores._sqlite_schema import MIGRATIONS as LITE
-    from sessionful.stores.postgres import _MIGRATIONS as PG
 
     k = key()
     statements = (PG if kind == "postgres" else LITE)[1]

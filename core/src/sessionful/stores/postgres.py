@@ -40,35 +40,28 @@ psycopg is imported when a store is built, never by ``import sessionful``.
 from __future__ import annotations
 
 import asyncio
-import json
-import random
-import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sessionful.errors import (
     ConfigurationError,
-    CorruptSessionData,
     LeaseLost,
-    SchemaTooNew,
     SessionNotFound,
-    StoreError,
-    StoreUnavailable,
 )
 from sessionful.keys import SessionKey
 from sessionful.models import ChatMessage
-from sessionful.stores._codec import EPOCH, LOADED, RECORD, listed, loaded, record
+from sessionful.stores import _postgres_schema as sql
+from sessionful.stores._codec import EPOCH, RECORD, listed, loaded, record
 from sessionful.stores._json import (
-    decode_message,
     encode_interrupts,
     encode_labels,
     encode_message,
     encode_snapshot,
 )
+from sessionful.stores._postgres_pool import INSTALL_HINT, modules, run
+from sessionful.stores._postgres_schema import feedback_row, json_text, message_row
 from sessionful.stores.base import (
-    SCHEMA_VERSION,
     Feedback,
     Lease,
     LoadedSession,
@@ -91,162 +84,6 @@ if TYPE_CHECKING:
 __all__ = ["INSTALL_HINT", "PostgresStore"]
 
 T = TypeVar("T")
-
-INSTALL_HINT = "pip install 'sessionful[postgres]'"
-"""What to run when psycopg is missing."""
-
-_MIGRATION_LOCK = 0x61677365  # "agse": the advisory lock's first key; the second is the schema's
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        # COLLATE "C": keys sort by code point, as in the other stores (keyset paging agrees).
-        """CREATE TABLE sessionful (
-            key TEXT COLLATE "C" PRIMARY KEY,
-            namespace TEXT,
-            agent_id TEXT NOT NULL,
-            session_id TEXT,
-            template_id TEXT NOT NULL,
-            template_version TEXT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            last_activity DOUBLE PRECISION NOT NULL,
-            turn_count INTEGER NOT NULL DEFAULT 0,
-            message_count BIGINT NOT NULL DEFAULT 0,
-            response_time_sum DOUBLE PRECISION NOT NULL DEFAULT 0,
-            epoch BIGINT NOT NULL,
-            owner TEXT,
-            snapshot TEXT,
-            snapshot_turn INTEGER NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX sessionful_by_activity ON sessionful (last_activity)",
-        "CREATE INDEX sessionful_by_agent ON sessionful (namespace, agent_id, key)",
-        """CREATE TABLE sessionful_messages (
-            key TEXT COLLATE "C" NOT NULL,
-            turn INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            role TEXT NOT NULL,
-            content TEXT NOT NULL,
-            name TEXT,
-            metadata TEXT NOT NULL,
-            PRIMARY KEY (key, turn, seq)
-        )""",
-    ),
-    2: (
-        # ADD COLUMN with a constant default rewrites nothing: the migration is instant.
-        """ALTER TABLE sessionful
-            ADD COLUMN interrupts TEXT,
-            ADD COLUMN input_tokens BIGINT NOT NULL DEFAULT 0,
-            ADD COLUMN output_tokens BIGINT NOT NULL DEFAULT 0,
-            ADD COLUMN user_id TEXT,
-            ADD COLUMN labels TEXT,
-            ADD COLUMN feedback_count INTEGER NOT NULL DEFAULT 0,
-            ADD COLUMN feedback_sum DOUBLE PRECISION NOT NULL DEFAULT 0""",
-        "CREATE INDEX sessionful_by_user ON sessionful (namespace, user_id, key)",
-        """CREATE TABLE sessionful_labels (
-            key TEXT COLLATE "C" NOT NULL,
-            name TEXT NOT NULL,
-            value TEXT NOT NULL,
-            PRIMARY KEY (key, name)
-        )""",
-        "CREATE INDEX sessionful_labels_by_value ON sessionful_labels (name, value, key)",
-        """CREATE TABLE sessionful_feedback (
-            key TEXT COLLATE "C" NOT NULL,
-            seq INTEGER NOT NULL,
-            rating DOUBLE PRECISION NOT NULL,
-            comment TEXT,
-            turn INTEGER,
-            at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (key, seq)
-        )""",
-    ),
-}
-"""Schema version -> the statements that bring the previous version to it."""
-
-# xmax = 0 on the returned row version: it was inserted, not updated by the conflict clause.
-_CLAIM = (
-    "INSERT INTO sessionful AS s (key, namespace, agent_id, session_id, template_id, "
-    "template_version, created_at, last_activity, epoch, owner, user_id, labels) "
-    "VALUES (%(key)s, %(namespace)s, %(agent)s, %(session)s, %(template)s, %(version)s, "
-    "%(now)s, %(now)s, 1, %(owner)s, %(user)s, %(labels)s) "
-    "ON CONFLICT (key) DO UPDATE SET epoch = s.epoch + 1, owner = EXCLUDED.owner, "
-    # A claim is activity: retention must not purge a session while it is being restored.
-    "last_activity = GREATEST(s.last_activity, EXCLUDED.last_activity) "
-    f"RETURNING {LOADED}, (s.xmax = 0) AS inserted"
-)
-_CLAIM_LABELLED = f"""
-WITH claimed AS ({_CLAIM}), labelled AS (
-    INSERT INTO sessionful_labels (key, name, value)
-    SELECT %(key)s, x.name, x.value
-    FROM claimed, unnest(%(names)s::text[], %(values)s::text[]) AS x(name, value)
-    WHERE claimed.inserted
-    RETURNING 1
-)
-SELECT * FROM claimed
-"""
-_CLAIM_EXISTING = (
-    "UPDATE sessionful AS s SET epoch = s.epoch + 1, owner = %(owner)s, "
-    "last_activity = GREATEST(s.last_activity, %(now)s) WHERE key = %(key)s "
-    f"RETURNING {LOADED}, false AS inserted"
-)
-# Run after the claim in its transaction: the row is locked, so no turn can land in between.
-_LOG_AFTER_SNAPSHOT = (
-    "SELECT role, content, name, metadata FROM sessionful_messages "
-    "WHERE key = %s AND turn > (SELECT snapshot_turn FROM sessionful WHERE key = %s) "
-    "ORDER BY turn, seq"
-)
-
-_APPEND_SET = (
-    "turn_count = %(turn)s, message_count = s.message_count + %(count)s, "
-    "last_activity = %(finished)s, response_time_sum = s.response_time_sum + %(duration)s, "
-    "interrupts = %(interrupts)s, input_tokens = s.input_tokens + %(tokens_in)s, "
-    "output_tokens = s.output_tokens + %(tokens_out)s"
-)
-_APPEND = """
-WITH fenced AS (
-    UPDATE sessionful AS s SET {assignments}
-    WHERE key = %(key)s AND epoch = %(epoch)s AND owner = %(owner)s AND turn_count = %(prev)s
-    RETURNING key
-), logged AS (
-    INSERT INTO sessionful_messages (key, turn, seq, role, content, name, metadata)
-    SELECT fenced.key, %(turn)s, m.seq - 1, m.role, m.content, m.name, m.metadata
-    FROM fenced, unnest(
-        %(roles)s::text[], %(contents)s::text[], %(names)s::text[], %(metas)s::text[]
-    ) WITH ORDINALITY AS m(role, content, name, metadata, seq)
-    RETURNING 1
-)
-SELECT count(*) FROM fenced
-"""
-_APPEND_PLAIN = _APPEND.format(assignments=_APPEND_SET)
-_APPEND_SNAPSHOT = _APPEND.format(
-    assignments=_APPEND_SET + ", snapshot = %(snapshot)s, snapshot_turn = %(turn)s"
-)
-
-
-def _modules() -> tuple[ModuleType, ModuleType]:
-    """psycopg and psycopg_pool, or an ImportError saying how to install them."""
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError as exc:
-        raise ImportError(
-            f"the postgres store needs psycopg 3 and psycopg-pool: {INSTALL_HINT} ({exc})"
-        ) from exc
-    return psycopg, psycopg_pool
-
-
-def _json_text(text: str | None) -> str | None:
-    """A string as a JSON string literal (PostgreSQL text cannot hold NUL; JSON escapes it)."""
-    return None if text is None else json.dumps(text, ensure_ascii=False)
-
-
-def _message(key: SessionKey, role: Any, content: Any, name: Any, meta: Any) -> ChatMessage:
-    """A log row back to a message; content and name must be JSON strings."""
-    try:
-        content = json.loads(content)
-        name = None if name is None else json.loads(name)
-    except (ValueError, TypeError) as exc:
-        raise CorruptSessionData(key, f"a logged message does not decode: {exc}") from exc
-    if not isinstance(content, str) or not (name is None or isinstance(name, str)):
-        raise CorruptSessionData(key, "a logged message's content or name is not a JSON string")
-    return decode_message(key, role, content, name, meta)
 
 
 class PostgresStore(SessionStore):
@@ -273,7 +110,7 @@ class PostgresStore(SessionStore):
         max_size: int = 10,
         retry: float = 15.0,
     ) -> None:
-        psycopg, _ = _modules()
+        psycopg, _ = modules()
         try:
             params = psycopg.conninfo.conninfo_to_dict(conninfo)
         except psycopg.Error as exc:
@@ -340,26 +177,7 @@ class PostgresStore(SessionStore):
                 await self.open()
             assert self._pool is not None
             pool = self._pool
-        psycopg, _ = _modules()
-        deadline = time.monotonic() + self.retry
-        pause = 0.02
-        attempt = 0
-        while True:
-            try:
-                wait = max(0.05, deadline - time.monotonic())
-                async with pool.connection(timeout=wait) as conn:
-                    return await operation(conn, attempt)
-            except psycopg.OperationalError as exc:
-                if time.monotonic() >= deadline:
-                    raise StoreUnavailable(
-                        f"PostgreSQL at {self._where} stayed unavailable for "
-                        f"{self.retry:g} s: {exc}"
-                    ) from exc
-                await asyncio.sleep(min(pause * (1 + random.random()), deadline - time.monotonic()))
-                pause = min(pause * 2, 1.0)
-                attempt += 1
-            except psycopg.Error as exc:
-                raise StoreError(f"PostgreSQL at {self._where} refused: {exc}") from exc
+        return await run(pool, operation, self.retry, self._where)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -373,7 +191,7 @@ class PostgresStore(SessionStore):
     async def _open_once(self) -> None:
         if self._pool is not None:  # opened while we waited for the lock
             return
-        _, psycopg_pool = _modules()
+        _, psycopg_pool = modules()
         pool: AsyncConnectionPool[Conn] = psycopg_pool.AsyncConnectionPool(
             self.conninfo,
             min_size=self.min_size,
@@ -384,7 +202,7 @@ class PostgresStore(SessionStore):
         )
         await pool.open(wait=False)
         try:
-            await self._run(self._migrate, pool)
+            await self._run(sql.migrate, pool)
         except BaseException:
             await pool.close()
             raise
@@ -395,28 +213,6 @@ class PostgresStore(SessionStore):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-    @staticmethod
-    async def _migrate(conn: Conn, attempt: int) -> None:
-        async with conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
-                (_MIGRATION_LOCK,),
-            )
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS sessionful_schema (version INTEGER NOT NULL)"
-            )
-            cursor = await conn.execute("SELECT max(version) FROM sessionful_schema")
-            row = await cursor.fetchone()
-            current = (row[0] if row else None) or 0
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(current, SCHEMA_VERSION)
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO sessionful_schema (version) VALUES (%s)", (version,)
-                )
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -437,7 +233,7 @@ class PostgresStore(SessionStore):
         consistent; a damaged row is decoded inside it, so its refusal rolls the claim back."""
         text = str(key)
         params: dict[str, Any] = {"key": text, "owner": owner, "now": now}
-        statement = _CLAIM_EXISTING
+        statement = sql.CLAIM_EXISTING
         if create:
             chosen = check_labels(labels)
             params.update(
@@ -449,16 +245,16 @@ class PostgresStore(SessionStore):
                 user=check_user_id(user_id),
                 labels=encode_labels(chosen),
             )
-            statement = _CLAIM
+            statement = sql.CLAIM
             if chosen:
                 params.update(names=list(chosen), values=list(chosen.values()))
-                statement = _CLAIM_LABELLED
+                statement = sql.CLAIM_LABELLED
 
         async def operation(conn: Conn, attempt: int) -> tuple[Lease, LoadedSession | None] | None:
             async with conn.transaction():
                 async with conn.pipeline():
                     claimed = await conn.execute(statement, params)
-                    log = await conn.execute(_LOG_AFTER_SNAPSHOT, (text, text))
+                    log = await conn.execute(sql.LOG_AFTER_SNAPSHOT, (text, text))
                     row = await claimed.fetchone()
                     rows = await log.fetchall()
                 if row is None:  # create=False and no such session: nothing was written
@@ -466,7 +262,7 @@ class PostgresStore(SessionStore):
                 lease = Lease(key, row[EPOCH], owner)
                 if row[-1]:  # inserted: a new session
                     return lease, None
-                return lease, loaded(key, row[:-1], rows, _message)
+                return lease, loaded(key, row[:-1], rows, message_row)
 
         claim = await self._run(operation)
         if claim is None:
@@ -477,9 +273,7 @@ class PostgresStore(SessionStore):
         """Raise ``LeaseLost`` if the session was claimed (or deleted) since ``lease``."""
 
         async def operation(conn: Conn, attempt: int) -> Any:
-            cursor = await conn.execute(
-                "SELECT epoch, owner FROM sessionful WHERE key = %s", (str(lease.key),)
-            )
+            cursor = await conn.execute(sql.LEASE, (str(lease.key),))
             return await cursor.fetchone()
 
         row = await self._run(operation)
@@ -500,17 +294,17 @@ class PostgresStore(SessionStore):
             "finished": turn.finished_at,
             "duration": finite(turn.duration),
             "roles": [m[0] for m in encoded],
-            "contents": [_json_text(m[1]) for m in encoded],
-            "names": [_json_text(m[2]) for m in encoded],
+            "contents": [json_text(m[1]) for m in encoded],
+            "names": [json_text(m[2]) for m in encoded],
             "metas": [m[3] for m in encoded],
             "interrupts": encode_interrupts(turn.interrupts),
             "tokens_in": 0 if usage is None else usage.input_tokens,
             "tokens_out": 0 if usage is None else usage.output_tokens,
         }
-        statement = _APPEND_PLAIN
+        statement = sql.APPEND_PLAIN
         if turn.snapshot is not None:
             params["snapshot"] = encode_snapshot(turn.snapshot)
-            statement = _APPEND_SNAPSHOT
+            statement = sql.APPEND_SNAPSHOT
 
         async def operation(conn: Conn, attempt: int) -> bool:
             cursor = await conn.execute(statement, params)
@@ -526,11 +320,7 @@ class PostgresStore(SessionStore):
 
     @staticmethod
     async def _landed(conn: Conn, lease: Lease, turn: int) -> bool:
-        cursor = await conn.execute(
-            "SELECT 1 FROM sessionful "
-            "WHERE key = %s AND epoch = %s AND owner = %s AND turn_count = %s",
-            (str(lease.key), lease.epoch, lease.owner, turn),
-        )
+        cursor = await conn.execute(sql.LANDED, (str(lease.key), lease.epoch, lease.owner, turn))
         return await cursor.fetchone() is not None
 
     async def save_snapshot(self, lease: Lease, turn: int, snapshot: Mapping[str, Any]) -> None:
@@ -539,9 +329,7 @@ class PostgresStore(SessionStore):
 
         async def operation(conn: Conn, attempt: int) -> int:
             cursor = await conn.execute(
-                "UPDATE sessionful SET snapshot = %s, snapshot_turn = %s "
-                "WHERE key = %s AND epoch = %s AND owner = %s AND turn_count = %s",
-                (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn),
+                sql.SAVE_SNAPSHOT, (encoded, turn, str(lease.key), lease.epoch, lease.owner, turn)
             )
             return cursor.rowcount
 
@@ -552,9 +340,7 @@ class PostgresStore(SessionStore):
         """The session's record, or ``None``."""
 
         async def operation(conn: Conn, attempt: int) -> Any:
-            cursor = await conn.execute(
-                f"SELECT {RECORD} FROM sessionful WHERE key = %s", (str(key),)
-            )
+            cursor = await conn.execute(sql.RECORD_ROW, (str(key),))
             return await cursor.fetchone()
 
         row = await self._run(operation)
@@ -564,15 +350,12 @@ class PostgresStore(SessionStore):
         """The logged messages, oldest first; the latest ``limit`` when given."""
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
-            cursor = await conn.execute(
-                "SELECT role, content, name, metadata FROM sessionful_messages "
-                "WHERE key = %s ORDER BY turn DESC, seq DESC LIMIT %s",
-                (str(key), None if limit is None else max(0, limit)),
-            )
+            limit_ = None if limit is None else max(0, limit)
+            cursor = await conn.execute(sql.HISTORY, (str(key), limit_))
             return await cursor.fetchall()
 
         rows = await self._run(operation)
-        return [_message(key, *row) for row in reversed(rows)]
+        return [message_row(key, *row) for row in reversed(rows)]
 
     async def list_sessions(
         self,
@@ -588,7 +371,7 @@ class PostgresStore(SessionStore):
     ) -> list[SessionRecord]:
         """Records by key string (code point order), filtered, ``after`` a key string; damaged
         rows come back flagged ``corrupt``."""
-        clauses, values = _filters(
+        clauses, values = sql.filters(
             namespace, agent_id, user_id, labels, active_after, active_before
         )
         clauses.append("key > %s")
@@ -607,7 +390,7 @@ class PostgresStore(SessionStore):
         self, namespace: str | None = None, *, agent_id: str | None = None
     ) -> int:
         """How many sessions match, counted on the ``(namespace, agent_id, key)`` index."""
-        clauses, values = _filters(namespace, agent_id)
+        clauses, values = sql.filters(namespace, agent_id)
         where = " AND ".join(clauses) or "true"
 
         async def operation(conn: Conn, attempt: int) -> int:
@@ -623,20 +406,13 @@ class PostgresStore(SessionStore):
 
         async def operation(conn: Conn, attempt: int) -> dict[str, int]:
             async with conn.transaction():
-                cursor = await conn.execute(
-                    "DELETE FROM sessionful WHERE key = %s RETURNING snapshot IS NOT NULL",
-                    (text,),
-                )
+                cursor = await conn.execute(sql.DELETE_SESSION, (text,))
                 row = await cursor.fetchone()
-                cursor = await conn.execute(
-                    "DELETE FROM sessionful_messages WHERE key = %s", (text,)
-                )
+                cursor = await conn.execute(sql.DELETE_MESSAGES, (text,))
                 messages = cursor.rowcount
-                cursor = await conn.execute(
-                    "DELETE FROM sessionful_feedback WHERE key = %s", (text,)
-                )
+                cursor = await conn.execute(sql.DELETE_FEEDBACK, (text,))
                 feedback = cursor.rowcount
-                await conn.execute("DELETE FROM sessionful_labels WHERE key = %s", (text,))
+                await conn.execute(sql.DELETE_LABELS, (text,))
             deleted = {
                 "sessions": 0 if row is None else 1,
                 "messages": messages,
@@ -658,14 +434,7 @@ class PostgresStore(SessionStore):
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
             async with conn.transaction():
-                cursor = await conn.execute(
-                    "DELETE FROM sessionful WHERE key IN ("
-                    "  SELECT key FROM sessionful WHERE last_activity < %s"
-                    "  AND NOT (key = ANY(%s::text[]))"
-                    "  ORDER BY last_activity, key LIMIT %s FOR UPDATE SKIP LOCKED"
-                    ") RETURNING last_activity, key",
-                    (before, spared, max(0, limit)),
-                )
+                cursor = await conn.execute(sql.PURGE, (before, spared, max(0, limit)))
                 rows = sorted(await cursor.fetchall())
                 if rows:
                     keys = [row[1] for row in rows]
@@ -702,13 +471,13 @@ class PostgresStore(SessionStore):
         params = {
             "key": str(key),
             "rating": rating,
-            "comment": _json_text(comment),
+            "comment": json_text(comment),
             "turn": turn,
             "at": finite(at),
         }
 
         async def operation(conn: Conn, attempt: int) -> int:
-            cursor = await conn.execute(_FEEDBACK, params)
+            cursor = await conn.execute(sql.RATE, params)
             return cursor.rowcount
 
         if await self._run(operation) != 1:
@@ -718,58 +487,7 @@ class PostgresStore(SessionStore):
         """The session's ratings, oldest first."""
 
         async def operation(conn: Conn, attempt: int) -> list[Any]:
-            cursor = await conn.execute(
-                "SELECT rating, comment, turn, at FROM sessionful_feedback "
-                "WHERE key = %s ORDER BY seq",
-                (str(key),),
-            )
+            cursor = await conn.execute(sql.FEEDBACK, (str(key),))
             return await cursor.fetchall()
 
-        found = []
-        for rating, comment, turn, at in await self._run(operation):
-            try:
-                text = None if comment is None else json.loads(comment)
-            except ValueError as exc:
-                raise CorruptSessionData(key, f"a feedback comment is not JSON: {exc}") from exc
-            if not (text is None or isinstance(text, str)):
-                raise CorruptSessionData(key, "a feedback comment is not a JSON string")
-            found.append(Feedback(rating, text, turn, at))
-        return found
-
-
-_FEEDBACK = """
-WITH rated AS (
-    UPDATE sessionful SET feedback_count = feedback_count + 1,
-        feedback_sum = feedback_sum + %(rating)s
-    WHERE key = %(key)s RETURNING key, feedback_count
-)
-INSERT INTO sessionful_feedback (key, seq, rating, comment, turn, at)
-SELECT rated.key, rated.feedback_count, %(rating)s, %(comment)s, %(turn)s, %(at)s FROM rated
-"""
-
-
-def _filters(
-    namespace: str | None,
-    agent_id: str | None,
-    user_id: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    active_after: float | None = None,
-    active_before: float | None = None,
-) -> tuple[list[str], list[Any]]:
-    """``WHERE`` clauses (ANDed) and their values for a listing's filters."""
-    clauses: list[str] = []
-    values: list[Any] = []
-    for column, value in (("namespace", namespace), ("agent_id", agent_id), ("user_id", user_id)):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            values.append(value)
-    for name, value in (labels or {}).items():
-        clauses.append("key IN (SELECT key FROM sessionful_labels WHERE name = %s AND value = %s)")
-        values += [name, value]
-    if active_after is not None:
-        clauses.append("last_activity >= %s")
-        values.append(active_after)
-    if active_before is not None:
-        clauses.append("last_activity < %s")
-        values.append(active_before)
-    return clauses, values
+        return [feedback_row(key, row) for row in await self._run(operation)]
