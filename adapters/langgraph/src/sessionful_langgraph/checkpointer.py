@@ -110,11 +110,15 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         """Write to ``thread_id`` unfenced again."""
         self._leases.pop(thread_id, None)
 
-    def _lease(self, config: RunnableConfig, thread: str) -> Lease | None:
-        """The lease fencing a write: the run's own (``configurable`` carries it when the
-        manager drives the thread), else the thread's bound one."""
+    def _lease(self, config: RunnableConfig, thread: str) -> tuple[Lease | None, bool]:
+        """The lease fencing a write, and whether the turn's acknowledgement follows the write:
+        the run's own lease (``configurable`` carries it when the manager drives the thread,
+        and the manager's fenced turn append acknowledges what the run wrote), else the
+        thread's bound one (nothing acknowledges it: each write is durable on its own)."""
         lease = config.get("configurable", {}).get(LEASE_KEY)
-        return lease if isinstance(lease, Lease) else self._leases.get(thread)
+        if isinstance(lease, Lease):
+            return lease, True
+        return self._leases.get(thread), False
 
     # -- the store's loop -----------------------------------------------------------------------
 
@@ -281,7 +285,8 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         stored, blobs = self._stored(config, checkpoint, metadata, new_versions)
-        await self.log.put(stored, blobs, self._lease(config, stored.thread))
+        lease, acknowledged = self._lease(config, stored.thread)
+        await self.log.put(stored, blobs, lease, acknowledged=acknowledged)
         return {
             "configurable": {
                 "thread_id": stored.thread,
@@ -304,12 +309,14 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
             StoredWrite(task_id, WRITES_IDX_MAP.get(ch, i), ch, dumps(value), task_path)
             for i, (ch, value) in enumerate(writes)
         ]
+        lease, acknowledged = self._lease(config, thread)
         await self.log.put_writes(
             thread,
             configurable.get("checkpoint_ns", ""),
             configurable["checkpoint_id"],
             stored,
-            self._lease(config, thread),
+            lease,
+            acknowledged=acknowledged,
         )
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

@@ -97,17 +97,25 @@ class CheckpointLog(ABC):
 
     @abstractmethod
     async def put(
-        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None
-    ) -> None:
+        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None,
+        *, acknowledged: bool = False,
+    ) -> None:  # fmt: skip
         """Store ``checkpoint`` (replacing one of the same id) and the new ``blobs`` of its
-        thread and namespace, in one transaction."""
+        thread and namespace, in one transaction.
+
+        ``acknowledged``: a fenced turn write of the same store follows and acknowledges this
+        one (the manager's turn append); a restore drops checkpoints of a turn never
+        acknowledged. The write then need not be durable on its own: the acknowledgement's
+        durable commit covers it (Postgres commits it asynchronously, its WAL flushed by the
+        acknowledgement's commit). It is fenced all the same."""
 
     @abstractmethod
     async def put_writes(
         self, thread: str, ns: str, checkpoint_id: str, writes: Sequence[StoredWrite],
-        lease: Lease | None = None,
+        lease: Lease | None = None, *, acknowledged: bool = False,
     ) -> None:  # fmt: skip
-        """Store pending writes against a checkpoint (see :attr:`StoredWrite.idx`)."""
+        """Store pending writes against a checkpoint (see :attr:`StoredWrite.idx`);
+        ``acknowledged`` as for :meth:`put`."""
 
     @abstractmethod
     async def get(self, thread: str, ns: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
@@ -178,8 +186,9 @@ class _MemoryCheckpoints(CheckpointLog):
         return replace(c, writes=writes, blobs=blobs)
 
     async def put(
-        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None
-    ) -> None:
+        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None,
+        *, acknowledged: bool = False,
+    ) -> None:  # fmt: skip
         await self._fence(lease)
         t = self._threads.setdefault(checkpoint.thread, _MemoryThread())
         for blob in blobs:
@@ -188,7 +197,7 @@ class _MemoryCheckpoints(CheckpointLog):
 
     async def put_writes(
         self, thread: str, ns: str, checkpoint_id: str, writes: Sequence[StoredWrite],
-        lease: Lease | None = None,
+        lease: Lease | None = None, *, acknowledged: bool = False,
     ) -> None:  # fmt: skip
         await self._fence(lease)
         t = self._threads.setdefault(thread, _MemoryThread())
@@ -420,8 +429,9 @@ class _SQLiteCheckpoints(CheckpointLog):
             raise LeaseLost(lease.key, lease.epoch)
 
     async def put(
-        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None
-    ) -> None:
+        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None,
+        *, acknowledged: bool = False,
+    ) -> None:  # fmt: skip
         await self._run(self._put, checkpoint, blobs, lease)
 
     def _put(
@@ -443,7 +453,7 @@ class _SQLiteCheckpoints(CheckpointLog):
 
     async def put_writes(
         self, thread: str, ns: str, checkpoint_id: str, writes: Sequence[StoredWrite],
-        lease: Lease | None = None,
+        lease: Lease | None = None, *, acknowledged: bool = False,
     ) -> None:  # fmt: skip
         await self._run(self._put_writes, thread, ns, checkpoint_id, writes, lease)
 
@@ -667,59 +677,95 @@ class _PostgresCheckpoints(CheckpointLog):
         if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
             raise LeaseLost(lease.key, lease.epoch)
 
-    async def put(
-        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None
+    async def _write(
+        self,
+        lease: Lease | None,
+        acknowledged: bool,
+        statements: Callable[[Any], Awaitable[None]],
     ) -> None:
+        """Run ``statements`` in one transaction behind the lease's fence.
+
+        Acknowledged (the manager's turn append follows): the transaction goes as one pipeline
+        (``SET LOCAL synchronous_commit``, the fence's ``SELECT ... FOR SHARE``, the writes, one
+        sync; then the commit), committed asynchronously: the acknowledgement's durable commit
+        flushes the WAL through it, and a turn never acknowledged is dropped on restore. The
+        fence is read before the commit, so a stale lease still lands nothing."""
+        if not acknowledged:
+
+            async def operation(conn: Any, attempt: int) -> None:
+                async with conn.transaction():
+                    await self._fence(conn, lease)
+                    await statements(conn)
+
+            await self._run(operation)
+            return
+
+        async def pipelined(conn: Any, attempt: int) -> None:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit TO OFF")
+                fence = None
+                if lease is not None:
+                    fence = await conn.execute(
+                        "SELECT epoch, owner FROM sessionful WHERE key = %s FOR SHARE",
+                        (str(lease.key),),
+                    )
+                await statements(conn)
+                if fence is not None and lease is not None:
+                    row = await fence.fetchone()
+                    if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
+                        raise LeaseLost(lease.key, lease.epoch)
+
+        await self._run(pipelined)
+
+    async def put(
+        self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None,
+        *, acknowledged: bool = False,
+    ) -> None:  # fmt: skip
         c = checkpoint
 
-        async def operation(conn: Any, attempt: int) -> None:
-            async with conn.transaction():
-                await self._fence(conn, lease)
+        async def statements(conn: Any) -> None:
+            if blobs:
                 async with conn.cursor() as cur:
-                    if blobs:
-                        await cur.executemany(
-                            "INSERT INTO session_checkpoint_blobs VALUES (%s, %s, %s, %s, %s, %s) "
-                            "ON CONFLICT (thread, ns, channel, version) DO UPDATE SET "
-                            "type = excluded.type, value = excluded.value",
-                            [(c.thread, c.ns, b.channel, b.version, *b.value) for b in blobs],
-                        )
-                    await cur.execute(
-                        f"INSERT INTO session_checkpoints ({_COLUMNS}) VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                        "ON CONFLICT (thread, ns, id) DO UPDATE SET "
-                        "parent_id = excluded.parent_id, run_id = excluded.run_id, "
-                        "type = excluded.type, "
-                        "checkpoint = excluded.checkpoint, metadata_type = excluded.metadata_type, "
-                        "metadata = excluded.metadata, versions = excluded.versions",
-                        _checkpoint_params(c),
+                    await cur.executemany(
+                        "INSERT INTO session_checkpoint_blobs VALUES (%s, %s, %s, %s, %s, %s) "
+                        "ON CONFLICT (thread, ns, channel, version) DO UPDATE SET "
+                        "type = excluded.type, value = excluded.value",
+                        [(c.thread, c.ns, b.channel, b.version, *b.value) for b in blobs],
                     )
+            await conn.execute(
+                f"INSERT INTO session_checkpoints ({_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (thread, ns, id) DO UPDATE SET "
+                "parent_id = excluded.parent_id, run_id = excluded.run_id, "
+                "type = excluded.type, "
+                "checkpoint = excluded.checkpoint, metadata_type = excluded.metadata_type, "
+                "metadata = excluded.metadata, versions = excluded.versions",
+                _checkpoint_params(c),
+            )
 
-        await self._run(operation)
+        await self._write(lease, acknowledged, statements)
 
     async def put_writes(
         self, thread: str, ns: str, checkpoint_id: str, writes: Sequence[StoredWrite],
-        lease: Lease | None = None,
+        lease: Lease | None = None, *, acknowledged: bool = False,
     ) -> None:  # fmt: skip
-        async def operation(conn: Any, attempt: int) -> None:
-            async with conn.transaction():
-                await self._fence(conn, lease)
-                async with conn.cursor() as cur:
-                    for w in writes:
-                        conflict = (
-                            "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
-                            "value = excluded.value, task_path = excluded.task_path"
-                            if w.idx < 0
-                            else "DO NOTHING"
-                        )
-                        await cur.execute(
-                            "INSERT INTO session_checkpoint_writes VALUES "
-                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
-                            f"(thread, ns, checkpoint_id, task_id, idx) {conflict}",
-                            (thread, ns, checkpoint_id, w.task_id, w.idx, w.channel, *w.value,
-                             w.task_path),
-                        )  # fmt: skip
+        async def statements(conn: Any) -> None:
+            for w in writes:
+                conflict = (
+                    "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
+                    "value = excluded.value, task_path = excluded.task_path"
+                    if w.idx < 0
+                    else "DO NOTHING"
+                )
+                await conn.execute(
+                    "INSERT INTO session_checkpoint_writes VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
+                    f"(thread, ns, checkpoint_id, task_id, idx) {conflict}",
+                    (thread, ns, checkpoint_id, w.task_id, w.idx, w.channel, *w.value,
+                     w.task_path),
+                )  # fmt: skip
 
-        await self._run(operation)
+        await self._write(lease, acknowledged, statements)
 
     async def get(self, thread: str, ns: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
         found = await self.list(thread, ns, checkpoint_id, limit=1)
