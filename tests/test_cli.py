@@ -568,24 +568,33 @@ def filled(db: Path) -> Iterator[Path]:
     yield db
 
 
+KEYS = {
+    "s1": "echo-bot#s1",
+    "s2": "tenant-a|echo-bot#s2",
+    "s3": "tenant-a|customer-service-bot#s3",
+    "s4": "tenant-b|echo-bot#s4",
+}
+"""The keys of the ``filled`` sessions, as ``sessions list`` prints them."""
+
+
 def test_sessions_list_filters_and_pages(config: Path, filled: Path) -> None:
     everything = invoke("-c", str(config), "sessions", "list")
     assert everything.exit_code == 0
-    for session in ("s1", "s2", "s3", "s4"):
-        assert f"│ {session} " in everything.stdout
+    for key in KEYS.values():
+        assert f"│ {key} " in everything.stdout
     assert "more:" not in everything.stdout
 
     mine = invoke(
         "-c", str(config), "sessions", "list", "--principal", "tenant-a", "--agent", "echo-bot"
     )
-    assert "│ s2 " in mine.stdout
-    assert all(f"│ {s} " not in mine.stdout for s in ("s1", "s3", "s4"))
+    assert f"│ {KEYS['s2']} " in mine.stdout
+    assert all(f"#{s} " not in mine.stdout for s in ("s1", "s3", "s4"))
 
     seen: list[str] = []
     args = ["sessions", "list", "--limit", "3"]
     for _ in range(3):
         page = invoke("-c", str(config), *args)
-        seen += re.findall(r"│ (s\d) ", page.stdout)
+        seen += re.findall(r"#(s\d) ", page.stdout)
         more = re.search(r"^more: (.*)$", page.stdout, re.MULTILINE)
         if more is None:
             break
@@ -595,8 +604,58 @@ def test_sessions_list_filters_and_pages(config: Path, filled: Path) -> None:
 
 def test_sessions_list_on_no_store_creates_nothing(config: Path, db: Path) -> None:
     result = invoke("-c", str(config), "sessions", "list")
-    assert result.exit_code == 0 and result.stdout.strip() == "no stored sessions"
+    assert result.exit_code == 0
+    # An empty listing names the store it looked in.
+    assert result.stdout.strip() == f"no stored sessions in sqlite:///{db}"
     assert not db.exists()
+
+
+def test_show_and_end_take_the_key_that_list_prints(config: Path, filled: Path) -> None:
+    listed = invoke("-c", str(config), "sessions", "list").stdout
+    key = re.search(r"│ (tenant-a\|echo-bot#s2) ", listed)
+    assert key is not None, listed
+    shown = invoke("-c", str(config), "sessions", "show", key.group(1))
+    assert shown.exit_code == 0, shown.output
+    assert "tenant-a|echo-bot#s2" in shown.stdout and re.search(
+        r"principal +tenant-a", shown.stdout
+    )
+    wrong = invoke("-c", str(config), "sessions", "show", key.group(1), "-p", "tenant-b")
+    assert wrong.exit_code == 1 and "leave out --principal" in one_red_line(wrong.stderr)
+    agent_only = invoke("-c", str(config), "sessions", "show", "echo-bot")
+    assert agent_only.exit_code == 1 and "names no session" in one_red_line(agent_only.stderr)
+    ended = invoke("-c", str(config), "sessions", "end", key.group(1))
+    assert ended.exit_code == 0 and ended.stdout.startswith("ended tenant-a|echo-bot#s2")
+    assert KEYS["s2"] not in stored(filled)
+    plain = invoke("-c", str(config), "sessions", "end", KEYS["s1"])  # no principal
+    assert plain.exit_code == 0 and KEYS["s1"] not in stored(filled)
+
+
+def test_sessions_show_and_list_print_user_labels_and_feedback(config: Path, db: Path) -> None:
+    async def write() -> None:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            key = SessionKey("echo-bot", "rated", "tenant-a")
+            await store.claim(
+                key, "test", "echo", "1", time.time(), user_id="u-7", labels={"channel": "web"}
+            )
+            await store.record_feedback(key, 5, "great", 1, time.time())
+            await store.record_feedback(key, 4, None, None, time.time())
+            await store.claim(SessionKey("echo-bot", "other", "tenant-a"), "t", "echo", "1", 0.0)
+        finally:
+            await store.aclose()
+
+    asyncio.run(write())
+    shown = invoke("-c", str(config), "sessions", "show", "tenant-a|echo-bot#rated").stdout
+    assert re.search(r"user +u-7", shown) and re.search(r"labels +channel:web", shown)
+    assert re.search(r"feedback +2 ratings, mean 4\.50", shown), shown
+    listed = invoke("-c", str(config), "sessions", "list", "--user", "u-7").stdout
+    assert "tenant-a|echo-bot#rated" in listed and "#other" not in listed
+    assert "4.50 (2)" in listed and "channel:web" in listed
+    by_label = invoke("-c", str(config), "sessions", "list", "-l", "channel:web").stdout
+    assert "#rated" in by_label and "#other" not in by_label
+    bad = invoke("-c", str(config), "sessions", "list", "--label", "web")
+    assert bad.exit_code == 2 and "name:value" in one_red_line(bad.stderr)
 
 
 def test_sessions_show(config: Path, filled: Path) -> None:

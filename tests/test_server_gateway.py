@@ -305,7 +305,9 @@ def test_history_comes_a_page_at_a_time(alice: httpx.Client) -> None:
     alice.put(url)
     for n in range(5):
         assert alice.post(turns(ECHO, "long"), json=hello(f"m{n}")).status_code == 200
-    texts, after, pages = [], 0, 0
+    texts: list[str] = []
+    after: int | None = 0
+    pages = 0
     while after is not None:
         page = alice.get(f"{url}/history", params={"limit": 3, "after": after}).json()
         assert len(page["messages"]) <= 3 and page["checkpoints"] is None

@@ -33,7 +33,7 @@ from sessionful.cli._output import (
     when,
 )
 from sessionful.cli.info import mask_url
-from sessionful.errors import ConfigurationError
+from sessionful.errors import ConfigurationError, InvalidSessionKey
 from sessionful.factory import AgentFactory, AgentInstance, Framework
 from sessionful.keys import SessionKey
 from sessionful.lifecycle import LifecyclePolicy
@@ -119,12 +119,74 @@ PrincipalOption = Annotated[
 ]
 
 
+SessionArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="AGENT|KEY",
+        help="The agent id (then SESSION), or the session's key as `sessions list` prints it.",
+    ),
+]
+SessionIdArgument = Annotated[
+    str | None,
+    typer.Argument(metavar="[SESSION]", help="The session id (left out: the first is a key)."),
+]
+
+
+def _target(first: str, session: str | None, principal: str | None) -> tuple[str, str, str | None]:
+    """``(agent, session, principal)`` from ``AGENT SESSION [-p P]`` or from ``KEY``, the key
+    as ``sessions list`` prints it (``principal|agent#session``)."""
+    if session is not None:
+        return first, session, principal
+    try:
+        key = SessionKey.parse(first)
+    except InvalidSessionKey as exc:
+        raise CliError(
+            f"{first!r} is not a session key as `sessions list` prints it: {exc}"
+        ) from None
+    if key.session_id is None:
+        raise CliError(
+            f"{first!r} names no session: pass AGENT SESSION, or the key as `sessions list` "
+            "prints it (principal|agent#session)"
+        )
+    if principal is not None and key.namespace != principal:
+        raise CliError(
+            f"the key {first!r} is of principal {key.namespace!r}, not {principal!r}: "
+            "leave out --principal"
+        )
+    return key.agent_id, key.session_id, key.namespace
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition(":")
+        if not sep or not name:
+            raise CliError(f"--label {pair!r}: a label is name:value", EXIT_CONFIG)
+        labels[name] = value
+    return labels
+
+
 @sessions_app.command("list")
 @handled
 def sessions_list(
     ctx: typer.Context,
     agent: AgentFilter = None,
     principal: PrincipalFilter = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", metavar="ID", help="Only this end user's sessions."),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            metavar="NAME:VALUE",
+            help="Only sessions with this label; repeat for several (all must match).",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Sessions per page.")] = 20,
     after: Annotated[
         str | None,
@@ -136,46 +198,84 @@ def sessions_list(
 ) -> None:
     """List stored sessions, a page at a time, ordered by session key."""
     settings = settings_from(ctx)
-    records, more = asyncio.run(_list(settings, agent, principal, limit, after))
+    labels = _labels(label)
+    records, more = asyncio.run(_list(settings, agent, principal, limit, after, user, labels))
+    store = mask_url(settings.store)
     if not records:
-        say("no stored sessions" + (" after " + after if after else ""))
+        say(f"no stored sessions in {store}" + (" after " + after if after else ""))
         return
     now = time.time()
-    table = Table(title=f"Sessions ({mask_url(settings.store)})", title_justify="left")
-    for name in ("agent", "session", "principal", "template"):
-        table.add_column(name, overflow="fold")
+    table = Table(title=f"Sessions ({store})", title_justify="left")
+    table.add_column("key", overflow="fold")
+    table.add_column("template", overflow="fold")
     for name in ("turns", "messages", "last activity", "idle"):
         table.add_column(name, justify="right")
+    users = any(record.user_id for record in records)
+    tagged = any(record.labels for record in records)
+    rated = any(record.feedback_count for record in records)
+    if users:
+        table.add_column("user", overflow="fold")
+    if tagged:
+        table.add_column("labels", overflow="fold")
+    if rated:
+        table.add_column("rating", justify="right")
     for record in records:
-        key = record.key
-        table.add_row(
-            key.agent_id,
-            key.session_id or "-",
-            key.namespace or "-",
+        row = [
+            str(record.key),
             f"{record.template_id}@{record.template_version}",
             str(record.turn_count),
             str(record.message_count),
             when(record.last_activity),
             ago(record.last_activity, now),
-        )
+        ]
+        if record.corrupt is not None:
+            row[1] = f"damaged: {record.corrupt}"
+        if users:
+            row.append(record.user_id or "-")
+        if tagged:
+            row.append(", ".join(f"{k}:{v}" for k, v in record.labels.items()) or "-")
+        if rated:
+            row.append(_rating(record))
+        table.add_row(*row)
     show(table)
+    say("(show or end one by its key: sessionful sessions show KEY)", "dim")
     if more:
         command = ["sessionful", "sessions", "list", "--limit", str(limit)]
-        for flag, value in (("--agent", agent), ("--principal", principal)):
+        for flag, value in (("--agent", agent), ("--principal", principal), ("--user", user)):
             if value is not None:
                 command += [flag, value]
+        for pair in label or ():
+            command += ["--label", pair]
         command += ["--after", str(records[-1].key)]
         say(f"more: {shlex.join(command)}", "dim")
 
 
+def _rating(record: SessionRecord) -> str:
+    """``4.50 (2)``: the mean and how many ratings; ``-`` without any."""
+    if not record.feedback_count or record.feedback_mean is None:
+        return "-"
+    return f"{record.feedback_mean:.2f} ({record.feedback_count})"
+
+
 async def _list(
-    settings: Settings, agent: str | None, principal: str | None, limit: int, after: str | None
+    settings: Settings,
+    agent: str | None,
+    principal: str | None,
+    limit: int,
+    after: str | None,
+    user: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[list[SessionRecord], bool]:
     async with _manager(settings) as manager:
         if manager is None:
             return [], False
         found = await manager.list_sessions(
-            namespace=principal, agent_id=agent, after=after, limit=limit + 1
+            namespace=principal,
+            agent_id=agent,
+            after=after,
+            limit=limit + 1,
+            user_id=user,
+            labels=labels,
         )
     return found[:limit], len(found) > limit
 
@@ -184,16 +284,18 @@ async def _list(
 @handled
 def sessions_show(
     ctx: typer.Context,
-    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent id.")],
-    session: Annotated[str, typer.Argument(metavar="SESSION", help="The session id.")],
+    agent: SessionArgument,
+    session: SessionIdArgument = None,
     principal: PrincipalOption = None,
     last: Annotated[
         int | None,
         typer.Option(min=1, metavar="N", help="Show only the latest N messages (default: all)."),
     ] = None,
 ) -> None:
-    """Show one stored session: its analytics and its conversation."""
+    """Show one stored session: its analytics, end user, labels, feedback and conversation.
+    Name it by AGENT SESSION (and --principal), or by its key as `sessions list` prints it."""
     settings = settings_from(ctx)
+    agent, session, principal = _target(agent, session, principal)
     key, record, history = asyncio.run(_show(settings, agent, session, principal, last))
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -210,6 +312,9 @@ def sessions_show(
         ("mean response", "-" if mean is None else f"{mean * 1000:.1f} ms"),
         ("tokens", f"{record.input_tokens} in, {record.output_tokens} out"),
         ("interrupts", f"{len(record.interrupts)} pending" if record.interrupts else "none"),
+        ("user", record.user_id or "-"),
+        ("labels", ", ".join(f"{k}:{v}" for k, v in record.labels.items()) or "-"),
+        ("feedback", _feedback(record)),
         ("lease", f"epoch {record.epoch}, {record.owner or 'no owner'}"),
     ]
     for name, value in rows:
@@ -225,6 +330,13 @@ def sessions_show(
     say(f"\nhistory ({shown} of {record.message_count} messages):", "bold")
     for message in history:
         say(_line(message))
+
+
+def _feedback(record: SessionRecord) -> str:
+    """``2 ratings, mean 4.50``, or ``none``."""
+    if not record.feedback_count or record.feedback_mean is None:
+        return "none"
+    return f"{plural(record.feedback_count, 'rating')}, mean {record.feedback_mean:.2f}"
 
 
 def _line(message: ChatMessage) -> str:
@@ -252,13 +364,15 @@ async def _show(
 @handled
 def sessions_end(
     ctx: typer.Context,
-    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent id.")],
-    session: Annotated[str, typer.Argument(metavar="SESSION", help="The session id.")],
+    agent: SessionArgument,
+    session: SessionIdArgument = None,
     principal: PrincipalOption = None,
 ) -> None:
-    """End a stored session: delete its record, its messages and its snapshot, and say what
-    was deleted. A service that has it loaded starts it afresh at its next turn."""
+    """End a stored session: delete its record, its messages, its snapshot and its feedback,
+    and say what was deleted. A service that has it loaded starts it afresh at its next turn.
+    Name it by AGENT SESSION (and --principal), or by its key as `sessions list` prints it."""
     settings = settings_from(ctx)
+    agent, session, principal = _target(agent, session, principal)
     key, deleted = asyncio.run(_end(settings, agent, session, principal))
     listed = ", ".join(plural(count, kind.removesuffix("s")) for kind, count in deleted.items())
     say(f"ended {key}: deleted {listed}")
