@@ -172,7 +172,11 @@ def test_feedback(console: Console, server: servers.Server) -> None:
         console.heading(re.compile("^Session "))
         console.feedback(4, "quick and right")
         detail = session(api, servers.ECHO, sid)
-        assert "4" in str(detail), detail
+        assert (detail["feedback_count"], detail["feedback_mean"]) == (1, 4.0), detail
+        stored = detail["stored"]
+        assert (stored["feedback_count"], stored["feedback_mean"]) == (1, 4.0), detail
+        # The page shows them once it reloads the session.
+        expect(console.page.get_by_text("(1 rating)")).to_be_visible()
 
 
 @requires_chromium
