@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import textwrap
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ MEMBERS = {
     "sessionful": ("core", "sessionful"),
     "sessionful-stub": ("adapters/stub", "sessionful_stub"),
     "sessionful-langgraph": ("adapters/langgraph", "sessionful_langgraph"),
+    "sessionful-openai-agents": ("adapters/openai-agents", "sessionful_openai_agents"),
 }
 """distribution -> (member directory, import package)."""
 
@@ -175,10 +175,10 @@ def test_version(built: Built) -> None:
     assert shown.strip() == sessionful.__version__
 
 
-def test_plugins_lists_both_adapters(built: Built) -> None:
+def test_plugins_lists_every_adapter(built: Built) -> None:
     listed = built.run("sessionful", "plugins")
     frameworks = [line for line in listed.splitlines() if "framework" in line]
-    for name in ("stub", "langgraph"):
+    for name in ("stub", "langgraph", "openai-agents"):
         assert any(f" {name} " in line and f"sessionful-{name}==" in line for line in frameworks), (
             listed
         )
@@ -192,36 +192,9 @@ def test_demo(built: Built) -> None:
 def test_the_stub_passes_the_installed_conformance_suite(built: Built) -> None:
     suite = built.work / "conformance"
     suite.mkdir()
-    (suite / "test_stub_conformance.py").write_text(
-        textwrap.dedent(
-            """
-            import re
-            from collections.abc import Sequence
-
-            import pytest
-
-            from sessionful import AgentDefinition, ChatMessage
-            from sessionful.testing import AdapterTests
-            from sessionful_stub import StubFramework
-
-
-            class TestStubAdapter(AdapterTests):
-                releases_instances = False
-
-                @pytest.fixture
-                def framework(self) -> StubFramework:
-                    return StubFramework()
-
-                @pytest.fixture
-                def agent_definition(self) -> AgentDefinition:
-                    return AgentDefinition(id="conformance", name="Conformance", template_id="echo")
-
-                def recalls(self, reply: ChatMessage, earlier: Sequence[str]) -> bool:
-                    seen = re.match(r"echo #(\\d+):", reply.content)
-                    return seen is not None and int(seen.group(1)) > len(earlier)
-            """
-        )
-    )
+    # The stub's own conformance file, as its repository has it: it imports only installed code.
+    own = ROOT / "adapters" / "stub" / "tests" / "test_conformance.py"
+    (suite / "test_stub_conformance.py").write_text(own.read_text())
     shown = _run(
         [
             str(built.venv / "bin" / "python"),
