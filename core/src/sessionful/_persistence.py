@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from sessionful._registry import Entry
 from sessionful.content import Usage
-from sessionful.errors import ConfigurationError, CorruptSessionData, LeaseLost, SessionNotFound
+from sessionful.errors import CorruptSessionData, LeaseLost, SessionNotFound
 from sessionful.factory import AgentInstance, Framework, SupportsNativeState, SupportsSnapshot
 from sessionful.keys import SessionKey
 from sessionful.models import AgentDefinition, ChatMessage, Interrupt, UnloadReason
-from sessionful.stores import DEFAULT_STORE_URL, store_from_url
 from sessionful.stores._checkpoints import delete_checkpoints
 from sessionful.stores._items import delete_items
 from sessionful.stores.base import (
@@ -33,7 +32,6 @@ from sessionful.stores.base import (
     SessionStore,
     TurnWrite,
 )
-from sessionful.strategies import SessionStrategy
 from sessionful.templates import AgentTemplate
 
 __all__ = [
@@ -43,7 +41,6 @@ __all__ = [
     "Stored",
     "Verdict",
     "WriteUnknown",
-    "persistence_for",
 ]
 
 logger = logging.getLogger("sessionful")
@@ -462,40 +459,6 @@ class Stored(Persistence):
     async def check(self) -> None:
         await self.open()
         await self._store.get(SessionKey("readiness-probe", "readiness-probe"))
-
-
-def persistence_for(
-    strategy: SessionStrategy,
-    framework: Framework,
-    store: str | SessionStore | None,
-    stores: Mapping[str, type[SessionStore]],
-    **options: Any,
-) -> Persistence:
-    """The collaborator a strategy needs: :class:`Stored` on ``store`` (a URL, a store, or the
-    default SQLite file) for a persistent strategy, else :class:`InMemory`.
-
-    Raises:
-        ConfigurationError: ``store`` given to a strategy that stores nothing, or a framework that
-            declares no persistence under a persistent strategy.
-        UnknownStore: the URL's scheme names no registered store.
-    """
-    if not strategy.persistent:
-        if store is not None:
-            raise ConfigurationError(
-                f"store= applies to the persisted strategy, not {strategy.name!r}"
-            )
-        return InMemory()
-    if framework.persistence is None:
-        raise ConfigurationError(
-            f"framework {framework.name!r} declares no persistence, so its sessions "
-            f"cannot be persisted; use strategy 'per_session'"
-        )
-    if not isinstance(store, SessionStore):
-        url = DEFAULT_STORE_URL if store is None else store
-        if not isinstance(url, str):
-            raise ConfigurationError(f"store must be a URL or a SessionStore, not {store!r}")
-        store = store_from_url(url, stores)
-    return Stored(store, framework=framework, **options)
 
 
 def _lease(entry: _E) -> Lease:

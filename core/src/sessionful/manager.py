@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
-from sessionful._persistence import Claim, Persistence, persistence_for
+from sessionful._persistence import Claim, Persistence
 from sessionful._plugins import Plugins
 from sessionful._reads import SessionReads, as_key
 from sessionful._registry import Entry, Registry
-from sessionful._resolve import resolve_framework, resolve_strategy
+from sessionful._resolve import persistence_for, resolve_framework, resolve_strategy
 from sessionful._sweeper import Sweeper
 from sessionful._turns import SessionTurns
 from sessionful.errors import (
