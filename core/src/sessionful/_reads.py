@@ -223,6 +223,13 @@ class SessionReads:
         await self._persistence.check()
 
     @property
+    def store_exists(self) -> bool:
+        """Whether the store's database is there already (``False`` for a SQLite file not yet
+        made, which opening the store would create); ``False`` without a store."""
+        store = self._persistence.store
+        return store is not None and store.exists
+
+    @property
     def store_dsn(self) -> str | None:
         """The libpq connection string of a PostgreSQL store (cluster membership shares its
         database), else ``None``."""

@@ -16,7 +16,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sessionful._plugins import Plugins
 from sessionful.cli._context import settings_from
 from sessionful.cli._output import (
     EXIT_CONFIG,
@@ -41,7 +40,6 @@ from sessionful.manager import SessionManager
 from sessionful.models import AgentCreateRequest, ChatMessage, UnloadReason
 from sessionful.service.app import strategy_persists
 from sessionful.service.config import Settings
-from sessionful.stores import SQLiteStore, store_from_url
 from sessionful.stores.base import SessionRecord
 
 __all__ = ["sessions_app"]
@@ -85,14 +83,13 @@ async def _manager(
             'commands need a persisted strategy (strategy = "persisted")',
             EXIT_CONFIG,
         )
-    store = store_from_url(settings.store, Plugins().get_stores())  # built, not opened
-    manager = SessionManager(
+    manager = SessionManager(  # the store is built here, not opened
         _StoredOnly(),
         settings.strategy,
         lifecycle or LifecyclePolicy(sweep_interval=None),
-        store=store,
+        store=settings.store,
     )
-    if isinstance(store, SQLiteStore) and not store.path.exists():
+    if not manager.store_exists:
         yield None
         return
     try:

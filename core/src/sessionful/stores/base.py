@@ -186,6 +186,12 @@ class SessionStore(ABC):
         """The store's first scheme, as ``plugins`` listings show it."""
         return self.schemes[0] if self.schemes else type(self).__name__
 
+    @property
+    def exists(self) -> bool:
+        """Whether the store's database is there already; ``open`` creates one that is not
+        (a SQLite file not yet made). Looking at a store that does not exist need not make it."""
+        return True
+
     @abstractmethod
     async def open(self) -> None:
         """Connect, and create or migrate the schema. Raises ``SchemaTooNew``."""

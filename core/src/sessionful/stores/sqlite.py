@@ -124,6 +124,11 @@ class SQLiteStore(SessionStore):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
 
+    @property
+    def exists(self) -> bool:
+        """Whether the database file is there already."""
+        return self.path.exists()
+
     # -- the connection ------------------------------------------------------------------------
 
     def _connect(self) -> Connection:
