@@ -253,7 +253,7 @@ async def _raw_list(self: TinyAgent, request: TurnRequest) -> Any:
 
 
 async def _last_message_only(self: TinyAgent, request: TurnRequest) -> TurnOutput:
-    last = request.model_copy(update={"messages": request.messages[-1:]})
+    last = request._replace(messages=request.messages[-1:])
     return await TinyAgent.ainvoke(self, last)
 
 
@@ -265,7 +265,7 @@ async def _swallows_interrupts(self: TinyAgent, request: TurnRequest) -> TurnOut
 
 
 async def _ignores_resume(self: TinyAgent, request: TurnRequest) -> TurnOutput:
-    return await TinyAgent.ainvoke(self, request.model_copy(update={"resume": {}}))
+    return await TinyAgent.ainvoke(self, request._replace(resume={}))
 
 
 async def _reasks(self: TinyAgent, request: TurnRequest) -> TurnOutput:
@@ -275,7 +275,7 @@ async def _reasks(self: TinyAgent, request: TurnRequest) -> TurnOutput:
 
 
 async def _drops_context(self: TinyAgent, request: TurnRequest) -> TurnOutput:
-    return await TinyAgent.ainvoke(self, request.model_copy(update={"context": {}}))
+    return await TinyAgent.ainvoke(self, request._replace(context={}))
 
 
 class StickyContextAgent(TinyAgent):
@@ -287,7 +287,7 @@ class StickyContextAgent(TinyAgent):
 
     async def ainvoke(self, request: TurnRequest) -> TurnOutput:
         self.context.update(request.context)
-        return await super().ainvoke(request.model_copy(update={"context": self.context}))
+        return await super().ainvoke(request._replace(context=self.context))
 
     async def snapshot(self) -> dict[str, Any]:
         return {**await super().snapshot(), "context": dict(self.context)}
@@ -303,7 +303,7 @@ async def _text_only(self: TinyAgent, request: TurnRequest) -> TurnOutput:
         m.model_copy(update={"content": m.content if isinstance(m.content, str) else ""})
         for m in request.messages
     ]
-    return await TinyAgent.ainvoke(self, request.model_copy(update={"messages": flat}))
+    return await TinyAgent.ainvoke(self, request._replace(messages=flat))
 
 
 async def _stream_without_output(

@@ -50,7 +50,7 @@ def turn_request(
         unknown = resume.keys() - ids
         if unknown:
             raise InvalidResume(key, unknown, ids)
-    return built(TurnRequest, messages=command.messages, context=command.context, resume=resume)
+    return TurnRequest(command.messages, command.context, resume)
 
 
 def turn_usage(output: TurnOutput) -> Usage | None:

@@ -8,7 +8,9 @@ re-validation on the hot path.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,18 +41,22 @@ M = TypeVar("M", bound=BaseModel)
 
 
 _new = object.__new__
-_set = object.__setattr__
+# BaseModel's own slot descriptors, called directly: no attribute lookup through the class.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def built(model: type[M], **values: Any) -> M:
     """``model.model_construct(**values)`` for the manager's own outputs, whose values it made
     itself and which name every field: the same object, without model_construct's per-field
-    default handling (three of these are built on every turn, so every lookup counts)."""
+    default handling (two of these are built on every turn, so every lookup counts)."""
     instance = _new(model)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    _set_dict(instance, values)
+    _set_fields(instance, set(values))
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
 
 
@@ -252,16 +258,22 @@ class ExecuteAgentCommand(BaseModel):
         return self
 
 
-class TurnRequest(BaseModel):
-    """What an :class:`~sessionful.AgentInstance` receives for one turn."""
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: list[ChatMessage] = Field(default_factory=list)
+class TurnRequest(NamedTuple):
+    """What an :class:`~sessionful.AgentInstance` receives for one turn.
+
+    A named tuple, not a pydantic model: the manager builds one on every turn from an already
+    validated command, so it is the cheapest immutable value that reads as one (``_replace``
+    makes a changed copy). Treat its contents as read-only.
+    """
+
+    messages: Sequence[ChatMessage] = ()
     """The turn's new messages (empty when it only resumes)."""
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: Mapping[str, Any] = _NOTHING
     """Per-turn context; not to be kept past the turn."""
-    resume: dict[str, Any] = Field(default_factory=dict)
+    resume: Mapping[str, Any] = _NOTHING
     """Answers to the instance's pending interrupts, by interrupt id."""
 
 

@@ -8,6 +8,7 @@ next one.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from collections.abc import Awaitable, Iterable, Mapping
@@ -227,7 +228,7 @@ class Harness:
         request = TurnRequest(
             messages=list(sent), context=dict(context or {}), resume=dict(resume or {})
         )
-        frozen = request.model_dump()
+        frozen = copy.deepcopy(request)
         output = await _awaitable(instance.ainvoke(request), "ainvoke")
         assert isinstance(output, TurnOutput), (
             f"ainvoke returned {type(output).__name__}; it must return a sessionful.TurnOutput "
@@ -255,7 +256,7 @@ class Harness:
                     f"interrupt {interrupt.id!r} has a value that is not JSON ({exc}): "
                     f"{interrupt.value!r}; convert what the agent asks to plain JSON"
                 ) from exc
-        assert request.model_dump() == frozen, (
+        assert request == frozen, (
             "ainvoke mutated the request it was given; copy what you change instead"
         )
         return output
