@@ -26,7 +26,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
@@ -51,6 +51,9 @@ from sessionful import (
     SessionBusy,
     SessionKey,
     SessionManager,
+    TurnOutput,
+    TurnRequest,
+    UnloadReason,
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV
 from sessionful_stub import (
@@ -109,7 +112,7 @@ class SteppedStubAgent(StubAgent):
 
     in_turn = False
 
-    async def ainvoke(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    async def ainvoke(self, request: TurnRequest) -> TurnOutput:
         factory = self._factory
         try:
             if self.destroyed:
@@ -121,7 +124,7 @@ class SteppedStubAgent(StubAgent):
                 await factory.pauses.pause(factory.pauses.invoke)
                 if self.destroyed:
                     raise StubMisuse(f"instance {self.key} destroyed during a turn")
-                return await super().ainvoke(messages)
+                return await super().ainvoke(request)
             finally:
                 self.in_turn = False
         except StubMisuse as exc:
@@ -148,9 +151,9 @@ class SteppedStubFactory(StubFactory):
         agent.__class__ = SteppedStubAgent
         return agent
 
-    async def destroy_agent(self, instance: AgentInstance) -> None:
+    async def destroy_agent(self, instance: AgentInstance, reason: UnloadReason) -> None:
         try:
-            await super().destroy_agent(instance)
+            await super().destroy_agent(instance, reason)
         except StubMisuse as exc:
             self.misuse.append(exc)
             raise
