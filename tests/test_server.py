@@ -30,6 +30,7 @@ from sessionful import (
     AgentCreateRequest,
     AgentInstance,
     ChatMessage,
+    SessionKey,
     TurnOutput,
     TurnRequest,
     UnloadReason,
@@ -1031,22 +1032,34 @@ async def test_a_turn_queued_behind_a_delete_is_404_at_once() -> None:
             transport=transport, base_url="http://in-process", headers=auth(ALICE)
         ) as client,
     ):
+        manager = app.state.service.manager_for(ECHO)
         for _ in range(5):
             session_id = (await client.post(f"/v1/agents/{ECHO}/sessions")).json()["session_id"]
             session = f"/v1/agents/{ECHO}/sessions/{session_id}"
+            key = manager.key_for(ECHO, session_id, ALICE)
 
-            async def later(delay: float, call: Any) -> httpx.Response:
-                await asyncio.sleep(delay)
-                response: httpx.Response = await call
-                return response
+            def gate(key: SessionKey = key) -> tuple[bool, int]:
+                """The session's turn gate as the manager sees it: held, and how many wait."""
+                entry = manager._registry.index.get(key)
+                if entry is None:
+                    return False, 0
+                return entry.busy, len(entry.waiters or ())
 
-            first, ended, queued = await asyncio.gather(
-                client.post(turns(ECHO, session_id), json=hello()),
-                later(0.05, client.delete(session)),
-                later(0.1, client.post(turns(ECHO, session_id), json=hello())),
-            )
-            assert first.status_code == 200 and ended.status_code == 200
-            assert_error(queued, 404, "session_not_found")
+            async def until(wanted: tuple[bool, int]) -> None:
+                for _ in range(2_000):  # a deadline of about 10 s on an observable condition
+                    if gate() == wanted:
+                        return
+                    await asyncio.sleep(0.005)
+                raise AssertionError(f"the gate never became {wanted}; it is {gate()}")
+
+            first = asyncio.create_task(client.post(turns(ECHO, session_id), json=hello()))
+            await until((True, 0))  # the first turn holds the session
+            ended = asyncio.create_task(client.delete(session))
+            await until((True, 1))  # the DELETE waits for it
+            queued = asyncio.create_task(client.post(turns(ECHO, session_id), json=hello()))
+            await until((True, 2))  # the next turn waits behind the DELETE
+            assert (await first).status_code == 200 and (await ended).status_code == 200
+            assert_error(await queued, 404, "session_not_found")
 
 
 def test_a_damaged_session_is_a_500_naming_it_and_the_rest_go_on(tmp_path: Path) -> None:
