@@ -18,7 +18,8 @@ from sessionful.models import ExecutionResult, StreamEvent
 from sessionful.service.app import AgentService
 from sessionful.service.http._errors import agent_call, error_body, error_for
 from sessionful.service.http._metrics import ServiceMetrics
-from sessionful.service.http._models import StreamDone, TurnRequest, turn_response
+from sessionful.service.http._requests import TurnRequest
+from sessionful.service.http._responses import StreamDone, turn_response
 from sessionful.service.turns import TurnItem
 
 __all__ = ["EventStream", "stream_events", "wants_events"]
