@@ -30,9 +30,9 @@ from starlette.types import Scope
 
 from sessionful.keys import MAX_ID_LENGTH
 from sessionful.service.app import AgentService
+from sessionful.service.http._deps import _API_KEY, _BEARER, Principal, _principal
 from sessionful.service.http._errors import ApiError
 from sessionful.service.http._metrics import ServiceMetrics
-from sessionful.service.http._routes import _API_KEY, _BEARER, Principal, _principal
 from sessionful.service.membership import LocalMembership
 
 __all__ = ["UI_DIR", "add_console"]
