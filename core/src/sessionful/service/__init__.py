@@ -3,7 +3,9 @@
 * :mod:`sessionful.service.config`: :class:`~sessionful.service.config.Settings` from TOML and
   ``SESSIONFUL_*`` variables (extra ``cli`` or ``server``);
 * :mod:`sessionful.service.app`: :class:`~sessionful.service.app.AgentService`, configured agents
-  answering in a principal's name, with its limits and turn timeouts;
+  answering in a principal's name, with its limits and turn timeouts (the limits' checks in
+  :mod:`sessionful.service.limits`, what it answers about sessions in
+  :mod:`sessionful.service.views`; both re-exported from ``app``);
 * :mod:`sessionful.service.membership` and :mod:`sessionful.service.affinity`: several instances
   on one PostgreSQL store, and who owns which session;
 * :mod:`sessionful.service.http`: the HTTP app (extra ``server``).

@@ -14,7 +14,6 @@ persisting strategy the store is the truth) raises ``SessionNotFound``, never st
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import time
@@ -24,15 +23,11 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict
-
 from sessionful._plugins import Plugins
 from sessionful._reads import rating_value
-from sessionful.content import TextBlock
 from sessionful.errors import (
     ConfigurationError,
     CorruptSessionData,
-    SessionError,
     SessionNotFound,
     UnknownAgent,
     UnknownStrategy,
@@ -44,12 +39,12 @@ from sessionful.models import (
     ChatMessage,
     ExecuteAgentCommand,
     ExecutionResult,
-    Interrupt,
     ManagerStats,
-    SessionStats,
 )
 from sessionful.service.config import AgentConfig, Settings
+from sessionful.service.limits import LimitExceeded, check_turn
 from sessionful.service.turns import TurnItem, execute_turn, stream_turn
+from sessionful.service.views import HistoryPage, SessionFilter, SessionPage, SessionView
 from sessionful.stores.base import SessionRecord
 
 __all__ = [
@@ -70,25 +65,6 @@ DEV_PRINCIPAL = "dev"
 """The principal of every request in dev mode (no ``[auth] api_keys``): no key is asked for."""
 
 
-def message_chars(message: ChatMessage) -> int:
-    """A message's size as ``max_message_chars`` counts it: its text's characters, plus the
-    JSON characters of its other content blocks (images, files...)."""
-    content = message.content
-    if isinstance(content, str):
-        return len(content)
-    return sum(
-        len(block.text)
-        if isinstance(block, TextBlock)
-        else json_chars(block.model_dump(mode="json"))
-        for block in content
-    )
-
-
-def json_chars(value: Any) -> int:
-    """How many characters ``value`` takes as compact JSON."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
-
-
 def new_session_id() -> str:
     """A fresh session id: 192 random bits, URL-safe (32 characters)."""
     return secrets.token_urlsafe(24)
@@ -102,78 +78,6 @@ class _Ids(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.session_id!r} of agent {self.agent_id!r}"
-
-
-class LimitExceeded(SessionError):
-    """A request is over a configured limit; ``.limit`` names it (``max_message_chars``...)."""
-
-    def __init__(self, limit: str, message: str) -> None:
-        super().__init__(None, message)
-        self.limit = limit
-
-
-class SessionView(BaseModel):
-    """One session as a principal sees it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    agent_id: str
-    session_id: str
-    loaded: bool
-    """Whether an instance is live in this process."""
-    stats: SessionStats | None
-    """Live analytics, when loaded."""
-    record: SessionRecord | None
-    """What the store holds (``persisted``)."""
-    history: list[ChatMessage]
-
-    @property
-    def interrupts(self) -> list[Interrupt]:
-        """Interrupts waiting for an answer: the next turn must resume them (the live
-        instance's when loaded, else the store's)."""
-        if self.stats is not None:
-            return list(self.stats.interrupts)
-        return list(self.record.interrupts) if self.record is not None else []
-
-    @property
-    def tokens(self) -> tuple[int, int]:
-        """``(input, output)`` tokens over the session's turns that reported usage (the live
-        instance's totals when loaded, else the store's)."""
-        if self.stats is not None:
-            return self.stats.input_tokens, self.stats.output_tokens
-        if self.record is not None:
-            return self.record.input_tokens, self.record.output_tokens
-        return 0, 0
-
-
-class SessionPage(BaseModel):
-    """A page of a principal's sessions; pass ``next_after`` to get the next page."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sessions: list[SessionRecord]
-    next_after: str | None
-
-
-class SessionFilter(NamedTuple):
-    """What a listing keeps (each ``None``: everything): an agent, an end user, labels (every
-    pair), and the activity window ``active_after <= last_activity < active_before`` (wall-clock
-    Unix seconds)."""
-
-    agent_id: str | None = None
-    user_id: str | None = None
-    labels: Mapping[str, str] | None = None
-    active_after: float | None = None
-    active_before: float | None = None
-
-
-class HistoryPage(NamedTuple):
-    """A page of a session's messages, oldest first: ``messages`` from position ``start``;
-    ``next_after`` is the position the next page starts at (``None`` on the last page)."""
-
-    messages: list[ChatMessage]
-    start: int
-    next_after: int | None
 
 
 class AgentService:
@@ -331,27 +235,7 @@ class AgentService:
         context: Mapping[str, Any] | None,
         resume: Mapping[str, Any] | None,
     ) -> ExecuteAgentCommand:
-        limits = self.settings.limits
-        if len(messages) > limits.max_messages_per_request:
-            raise LimitExceeded(
-                "max_messages_per_request",
-                f"{len(messages)} messages; at most {limits.max_messages_per_request} per request",
-            )
-        for message in messages:
-            size = message_chars(message)
-            if size > limits.max_message_chars:
-                raise LimitExceeded(
-                    "max_message_chars",
-                    f"a message of {size} characters; at most {limits.max_message_chars}",
-                )
-        for name, value in (("context", context), ("resume", resume)):
-            size = json_chars(value) if value else 0
-            if size > limits.max_context_chars:
-                raise LimitExceeded(
-                    "max_context_chars",
-                    f"the turn's {name} is {size} characters of JSON; "
-                    f"at most {limits.max_context_chars}",
-                )
+        check_turn(self.settings.limits, messages, context, resume)
         return ExecuteAgentCommand(
             agent_id=agent_id,
             session_id=session_id,
