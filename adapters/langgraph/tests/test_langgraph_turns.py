@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import AIMessage, RemoveMessage
@@ -52,7 +52,8 @@ def build_context_echo(context: BuildContext) -> StateGraph[Any]:
         return {"messages": [AIMessage(text)]}
 
     graph = StateGraph(MessagesState, context_schema=UserContext)
-    graph.add_node("node", node)  # type: ignore[arg-type]  # langgraph's overloads miss (state, config, runtime)
+    # LangGraph's add_node overloads have no (state, config, runtime) node: pass it untyped.
+    graph.add_node("node", cast(Any, node))
     graph.add_edge(START, "node")
     graph.add_edge("node", END)
     return graph  # type: ignore[return-value]
