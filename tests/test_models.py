@@ -12,10 +12,13 @@ from sessionful import (
     AgentDefinition,
     ChatMessage,
     ExecuteAgentCommand,
+    ExecutionResult,
     InvalidSessionKey,
     LifecyclePolicy,
     ManagerStats,
     SessionKey,
+    SessionManager,
+    SessionStats,
 )
 
 # -- ChatMessage --------------------------------------------------------------------------------
@@ -261,3 +264,25 @@ def test_a_lone_surrogate_is_refused_when_the_message_is_made(field: str) -> Non
     values = {"role": "user", "content": "fine", field: "bad \ud800 text"}
     with pytest.raises(ValidationError, match="lone surrogate"):
         ChatMessage.model_validate(values)
+
+
+# -- the manager's own outputs ---------------------------------------------------------------
+
+
+async def test_a_turn_result_equals_its_validated_twin_and_copies_stay_apart() -> None:
+    """``built`` skips validation for the result and stats of every turn; they must be the very
+    objects validation would make (every field set), and sharing one fields-set between them
+    must not leak a ``model_copy(update=...)`` into other results."""
+    agents = [AgentDefinition(id="a", name="a", template_id="echo")]
+    manager = SessionManager(framework="stub", agents=agents)
+    command = ExecuteAgentCommand(agent_id="a", session_id="s", messages=[ChatMessage.user("hi")])
+    first, second = await manager.execute(command), await manager.execute(command)
+    await manager.aclose()
+    for result in (first, second):
+        assert result == ExecutionResult.model_validate(result.model_dump())
+        assert result.model_fields_set == set(ExecutionResult.model_fields)
+        assert result.stats.model_fields_set == set(SessionStats.model_fields)
+    copied = first.stats.model_copy(update={"extra_marker": 1})
+    assert "extra_marker" in copied.model_fields_set
+    assert "extra_marker" not in second.stats.model_fields_set
+    assert "extra_marker" not in first.stats.model_fields_set

@@ -69,6 +69,11 @@ class Persistence:
     store: SessionStore | None = None
     """The store, or ``None`` when nothing is persisted."""
 
+    durable = False
+    """Whether turns are stored: when false, the manager skips ``still_ours`` and ``append``
+    on the hot path (both are no-ops here, and a coroutine per call is most of a reused turn's
+    cost)."""
+
     async def open(self) -> None:
         """Make the store ready (idempotent)."""
 
@@ -187,6 +192,8 @@ class WriteUnknown(Exception):
 
 class Stored(Persistence):
     """Sessions kept in ``store``: claimed with a lease, restored, appended to, fenced."""
+
+    durable = True
 
     cancel_grace: float = 5.0
     """Seconds a cancelled turn waits for its write to finish before giving up on it."""

@@ -112,18 +112,20 @@ class Entry(Generic[InstanceT]):
             p95 = ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
         return built(
             SessionStats,
-            message_count=self.messages,
-            turn_count=self.turns,
-            created_at=self.created_at,
-            last_activity=self.last_activity,
-            duration=self.last_activity - self.created_at,
-            response_time_mean=self.rt_sum / self.turns if self.turns else None,
-            response_time_p95=p95,
-            input_tokens=self.tokens_in,
-            output_tokens=self.tokens_out,
-            interrupts=self.pending,
-            feedback_count=self.fb_count,
-            feedback_mean=self.fb_sum / self.fb_count if self.fb_count else None,
+            {
+                "message_count": self.messages,
+                "turn_count": self.turns,
+                "created_at": self.created_at,
+                "last_activity": self.last_activity,
+                "duration": self.last_activity - self.created_at,
+                "response_time_mean": self.rt_sum / self.turns if self.turns else None,
+                "response_time_p95": p95,
+                "input_tokens": self.tokens_in,
+                "output_tokens": self.tokens_out,
+                "interrupts": self.pending,
+                "feedback_count": self.fb_count,
+                "feedback_mean": self.fb_sum / self.fb_count if self.fb_count else None,
+            },
         )
 
     # The turn gate: a FIFO lock without a per-session Lock object, so an idle session costs

@@ -96,14 +96,8 @@ async def stream_turn(
         if close is not None:
             await close()
     if final is None:
-        final = built(
-            TurnOutput,
-            messages=[
-                _joined(first, parts) for first, parts in (pieces[i] for i in sorted(pieces))
-            ],
-            interrupts=[],
-            usage=None,
-        )
+        joined = [_joined(first, parts) for first, parts in (pieces[i] for i in sorted(pieces))]
+        final = built(TurnOutput, {"messages": joined, "interrupts": [], "usage": None})
     yield final
 
 
@@ -238,9 +232,10 @@ class SessionTurns:
             usage = turn_usage(output)
         cancelled = False
         try:
-            await self._persistence.append(
-                entry, received, produced, finished - started, interrupts, usage
-            )
+            if self._persistence.durable:
+                await self._persistence.append(
+                    entry, received, produced, finished - started, interrupts, usage
+                )
         except asyncio.CancelledError:
             # The caller went away while the write committed (append finishes its write before
             # it lets a cancellation through): the turn is stored, so it is acknowledged here
@@ -264,13 +259,15 @@ class SessionTurns:
         self._registry.index.touch(entry.key)
         result = built(
             ExecutionResult,
-            session_key=entry.key,
-            messages=produced,
-            instance_event=event,
-            stats=entry.stats(),
-            status="interrupted" if interrupts else "completed",
-            interrupts=interrupts,
-            usage=usage,
+            {
+                "session_key": entry.key,
+                "messages": produced,
+                "instance_event": event,
+                "stats": entry.stats(),
+                "status": "interrupted" if interrupts else "completed",
+                "interrupts": interrupts,
+                "usage": usage,
+            },
         )
         if cancelled:
             self._announce(result, finished - started)

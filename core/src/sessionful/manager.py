@@ -229,8 +229,8 @@ class SessionManager(SessionTurns, SessionReads):
                 entry.leave()
                 await self._destroy(entry, expired)
                 continue
-            verdict = await self._persistence.still_ours(entry)
-            if verdict != "ours":
+            persistence = self._persistence
+            if persistence.durable and (verdict := await persistence.still_ours(entry)) != "ours":
                 self._detach(key, entry)
                 entry.leave()
                 # Ended or purged elsewhere: the instance goes as ended and never continues the

@@ -48,13 +48,23 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
-def built(model: type[M], **values: Any) -> M:
+_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def built(model: type[M], values: dict[str, Any]) -> M:
     """``model.model_construct(**values)`` for the manager's own outputs, whose values it made
-    itself and which name every field: the same object, without model_construct's per-field
-    default handling (two of these are built on every turn, so every lookup counts)."""
+    itself and which name every field of a frozen model: the same object, without
+    model_construct's per-field default handling (two of these are built on every turn, so
+    every step counts). ``values`` becomes the instance's ``__dict__``; callers pass a fresh
+    dict display, which costs less than keyword arguments. Every instance of a model shares one
+    fields-set: a frozen model never adds to it, and pydantic copies it before a
+    ``model_copy(update=...)`` does."""
+    fields = _FIELDS.get(model)
+    if fields is None:
+        fields = _FIELDS[model] = set(model.model_fields)
     instance = _new(model)
     _set_dict(instance, values)
-    _set_fields(instance, set(values))
+    _set_fields(instance, fields)
     _set_extra(instance, None)
     _set_private(instance, None)
     return instance
