@@ -5,8 +5,9 @@ created, ``attach`` once it is, ``still_ours`` before a live instance is reused,
 turn completes, ``unload`` when an instance goes, ``delete`` when a session ends, ``purge`` at a
 sweep. :class:`InMemory` answers them with nothing (``shared``, ``per_session``: a session lives
 only in its instance); :class:`Stored` keeps the session in a :class:`SessionStore`, every write
-fenced by the session's lease. So the manager's turn path has no persistence branches, and this is
-the only module besides the manager that touches a store.
+fenced by the session's lease. The manager's turn path has one persistence branch, ``durable``:
+with nothing stored it skips the two awaits a reused turn would make. This is the only module
+besides the manager that touches a store.
 """
 
 from __future__ import annotations
