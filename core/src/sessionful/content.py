@@ -9,9 +9,10 @@ extra keys and keeps them, so a round trip through a store loses nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ContentBlock",
@@ -25,6 +26,21 @@ __all__ = [
 ]
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _encodable(value: str) -> str:
+    # A lone surrogate cannot be stored or sent as UTF-8; refuse it where the text is made,
+    # not in a store's encoder.
+    if _SURROGATE.search(value) is not None:
+        raise ValueError("holds a lone surrogate, which is not valid Unicode text")
+    return value
+
+
+_Text = Annotated[str, AfterValidator(_encodable)]
+"""A string that UTF-8 can hold (no lone surrogate): message text, names, text blocks."""
+
+
 class _Block(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -36,7 +52,7 @@ class TextBlock(_Block):
     """Text, the common case: ``{"type": "text", "text": "Hello"}``."""
 
     type: Literal["text"] = "text"
-    text: str
+    text: _Text
 
 
 class _Media(_Block):

@@ -7,14 +7,13 @@ re-validation on the hot path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sessionful.content import ContentBlock, TextBlock, ToolCall, Usage
+from sessionful.content import ContentBlock, TextBlock, ToolCall, Usage, _Text
 from sessionful.keys import SessionKey, _check
 from sessionful.templates import AgentTemplate
 
@@ -70,8 +69,6 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
 Role = Literal["system", "user", "assistant", "tool"]
 """Who wrote a message."""
 
@@ -95,8 +92,8 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str | list[ContentBlock]
-    name: str | None = None
+    content: _Text | list[ContentBlock]
+    name: _Text | None = None
     """The tool's name for ``role="tool"``, or a participant's name."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """Tools an assistant message calls."""
@@ -106,18 +103,6 @@ class ChatMessage(BaseModel):
     """Tokens the model call that wrote this message used, when the framework reports it."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Adapter-specific extras (response metadata, ids, a tool result's status); JSON-able."""
-
-    @field_validator("content", "name")
-    @classmethod
-    def _encodable(cls, value: Any) -> Any:
-        # A lone surrogate cannot be stored or sent as UTF-8; refuse it here, not in a store.
-        if isinstance(value, str) and _SURROGATE.search(value) is not None:
-            raise ValueError("holds a lone surrogate, which is not valid Unicode text")
-        if isinstance(value, list):
-            for block in value:
-                if isinstance(block, TextBlock) and _SURROGATE.search(block.text) is not None:
-                    raise ValueError("holds a lone surrogate, which is not valid Unicode text")
-        return value
 
     @property
     def text(self) -> str:

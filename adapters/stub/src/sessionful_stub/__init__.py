@@ -150,11 +150,14 @@ class StubAgent:
             raise StubMisuse(f"instance {self.key} destroyed during a turn")
         messages = request.messages
         users = [m for m in messages if m.role == "user"]
-        if self._factory.faults.take("invoke") or any(FAIL_MARKER in m.text for m in users):
+        # The user messages' texts, one per line: no marker or word spans a line break.
+        said = "\n".join([m.text for m in users])
+        faults = self._factory.faults
+        if (faults.invoke and faults.take("invoke")) or FAIL_MARKER in said:
             raise StubFault(f"injected invoke failure on {self.key}")
         self.history.extend(messages)
         self.user_messages += len(users)
-        words_in = sum(len(m.text.split()) for m in users)
+        words_in = len(said.split())
         if request.resume:
             text = "; ".join(_answer(value) for value in request.resume.values())
             reply = ChatMessage.assistant(f"answered: {text}")
