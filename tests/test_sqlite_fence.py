@@ -4,12 +4,21 @@ while no other connection has written the file since (``PRAGMA data_version``); 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from sessionful import ChatMessage, LeaseLost, SessionKey
+from sessionful import (
+    AgentDefinition,
+    ChatMessage,
+    ExecuteAgentCommand,
+    LeaseLost,
+    SessionKey,
+    SessionManager,
+)
 from sessionful.stores import SQLiteStore, TurnWrite
 
 KEY = SessionKey("bot", "s1")
@@ -89,3 +98,51 @@ async def test_a_delete_forgets_the_lease(tmp_path: Path) -> None:
             await store.check(lease)
     finally:
         await store.aclose()
+
+
+async def test_a_turn_cancelled_while_the_writer_commits_it_is_stored_and_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """The store hands the manager its writer's future (no task of the manager's own): a caller
+    cancelled while the writer thread holds the turn still gets the turn stored *and*
+    acknowledged, and the session goes on on the same instance."""
+    store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL")
+    agent = AgentDefinition(id="bot", name="bot", template_id="echo")
+    manager = SessionManager(framework="stub", strategy="persisted", store=store, agents=[agent])
+
+    def say(text: str) -> ExecuteAgentCommand:
+        return ExecuteAgentCommand(
+            agent_id="bot", session_id="s1", messages=[ChatMessage.user(text)]
+        )
+
+    try:
+        await manager.execute(say("one"))
+        gate, holding = threading.Event(), threading.Event()
+
+        def hold(conn: object) -> None:  # occupies the writer thread until released
+            holding.set()
+            gate.wait(10)
+
+        blocker = asyncio.ensure_future(store._call(hold))
+        await asyncio.get_running_loop().run_in_executor(None, holding.wait, 10)
+        turn = asyncio.create_task(manager.execute(say("two")))
+        writer = store._writer
+        assert writer is not None
+        while writer._jobs.qsize() == 0:  # the turn's write is queued behind the held thread
+            await asyncio.sleep(0)
+        turn.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        await blocker
+        stats = manager.session_stats(KEY)
+        assert stats is not None and stats.turn_count == 2  # acknowledged, instance kept
+        result = await manager.execute(say("three"))
+        assert result.instance_event == "reused"
+        assert [m.text for m in await store.history(KEY) if m.role == "user"] == [
+            "one",
+            "two",
+            "three",
+        ]
+    finally:
+        await manager.aclose()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -227,11 +227,16 @@ class SessionStore(ABC):
         """Raise ``LeaseLost`` if someone has claimed the session since ``lease``."""
 
     @abstractmethod
-    async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
+    def append_turn(self, lease: Lease, turn: TurnWrite) -> Awaitable[None]:
         """Append a completed turn, atomically and durably, if ``lease`` is still current.
 
         Raises ``LeaseLost`` (and writes nothing) when the epoch has moved or the turn number is
         not the next one.
+
+        Usually an ``async def``. A store may instead return an ``asyncio.Future`` that it
+        settles itself once the write's outcome is known, whatever happens to the caller (the
+        SQLite store returns its writer thread's future): the manager then waits on it without
+        running a task of its own to see a cancelled turn's write through.
         """
 
     @abstractmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -300,9 +300,14 @@ class SQLiteStore(SessionStore):
         except sqlite3.OperationalError:  # locked during WAL recovery, say: ask the writer
             await self._call(reads.check_lease, lease)
 
-    async def append_turn(self, lease: Lease, turn: TurnWrite) -> None:
-        """Append the turn in the next group commit; fenced on epoch and turn number."""
-        await self._call(self._append, lease, turn, batchable=True)
+    def append_turn(self, lease: Lease, turn: TurnWrite) -> Awaitable[None]:
+        """Append the turn in the next group commit; fenced on epoch and turn number. Once the
+        store is open, this is the writer's future: queued now, settled by the writer thread
+        with the write's outcome even if whoever awaits it is cancelled."""
+        writer = self._writer
+        if writer is None:
+            return self._call(self._append, lease, turn, batchable=True)
+        return writer.call(self._append, lease, turn, batchable=True)
 
     @staticmethod
     def _append(conn: Connection, lease: Lease, turn: TurnWrite) -> None:
