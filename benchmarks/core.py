@@ -212,12 +212,14 @@ graph per instance. Ratio: per execution ÷ reused.
 def overhead(ctx: Context) -> str:
     batches, per_batch = (10, 200) if ctx.quick else (100, 2000)
 
-    async def run() -> Interleaved:
-        manager = _manager()
+    async def measure(framework: str | Framework, label: str) -> Interleaved:
+        manager = _manager(framework)
         command = _command("session-overhead")
         await manager.execute(command)
-        instance = _stub_instance(manager, "session-overhead")
+        instance = manager.get_agent(SessionKey(AGENT.id, "session-overhead"))
+        assert instance is not None
         request = TurnRequest(messages=command.messages)
+        history = getattr(instance, "history", None)
 
         async def through_manager() -> object:
             return await manager.execute(command)
@@ -230,62 +232,80 @@ def overhead(ctx: Context) -> str:
             direct,
             batches=batches,
             per_batch=per_batch,
-            between=instance.history.clear,
-            progress=ctx.progress("batch pairs", batches),
+            between=history.clear if history is not None else None,
+            progress=ctx.progress(f"batch pairs, {label}", batches),
         )
         await manager.aclose()
         return timings
 
-    t = asyncio.run(run())
-    through, direct = median(t.a), median(t.b)
-    diff = through - direct
-    spread = sorted(t.batch_diffs)
-    calls = table(
-        ["measured", "calls", "median", "p95"],
-        [
+    tiny = asyncio.run(measure(TinyFramework(), "constant adapter"))
+    stub = asyncio.run(measure("stub", "stub adapter"))
+    rows = []
+    for label, t in (("a constant adapter", tiny), ("the stub adapter", stub)):
+        rows.append(
             (
-                "`await manager.execute(command)`, reused session",
+                f"`await manager.execute(command)`, reused session, {label}",
                 f"{len(t.a):,}",
-                us(through),
+                us(median(t.a)),
                 us(percentile(t.a, 95)),
-            ),
+            )
+        )
+        rows.append(
             (
-                "`await instance.ainvoke(request)`, the same instance, directly",
+                f"`await instance.ainvoke(request)`, the same instance, directly, {label}",
                 f"{len(t.b):,}",
-                us(direct),
+                us(median(t.b)),
                 us(percentile(t.b, 95)),
-            ),
-        ],
-    )
+            )
+        )
+    calls = table(["measured", "calls", "median", "p95"], rows)
+    own = median(tiny.a) - median(tiny.b)
+    with_stub = median(stub.a) - median(stub.b)
     result = table(
         ["overhead", "measured", "target", "verdict"],
         [
             (
-                "difference of the medians: the manager's own cost per turn",
-                us(diff),
+                "difference of the medians, constant adapter: the manager's own cost per turn",
+                us(own),
                 f"≤ {us(OVERHEAD_TARGET_NS)}",
-                verdict(diff <= OVERHEAD_TARGET_NS),
-            )
+                verdict(own <= OVERHEAD_TARGET_NS),
+            ),
+            (
+                "difference of the medians, stub adapter (the manager's cost and its interplay "
+                "with the adapter's)",
+                us(with_stub),
+                f"≤ {us(OVERHEAD_TARGET_NS)}",
+                verdict(with_stub <= OVERHEAD_TARGET_NS),
+            ),
         ],
         align="lrrc",
     )
+    tiny_spread, stub_spread = sorted(tiny.batch_diffs), sorted(stub.batch_diffs)
     return f"""## The manager's own overhead per turn
 
 What `SessionManager.execute` adds to the adapter's `ainvoke`: the median of `await
 manager.execute(command)` on a reused session minus the median of `await
-instance.ainvoke(request)` called directly on the very instance the manager holds (stub adapter,
-per-session strategy, no hook observers). Both are timed call by call in {batches} alternating
-batches of {per_batch:,} calls each (`execute` first in one batch, `ainvoke` first in the next),
-so drift and noise of the machine fall on both alike; the stub's history is cleared between
-batches, outside the timings. Target (issue 2): a median at most {us(OVERHEAD_TARGET_NS)} above
-the adapter's invoke.
+instance.ainvoke(request)` called directly on the very instance the manager holds (per-session
+strategy, no hook observers). Both are timed call by call in {batches} alternating batches of
+{per_batch:,} calls each (`execute` first in one batch, `ainvoke` first in the next), so drift and
+noise of the machine fall on both alike.
+
+It is measured twice. With a **constant adapter** (an instance whose `ainvoke` returns one
+prepared `TurnOutput`), the difference is the manager's own cost and nothing else: this is the
+figure the target is about. With the **stub adapter** (which builds a reply, its usage and its
+`TurnOutput` on every call; its history is cleared between batches, outside the timings), the
+difference also holds what running the two together costs beyond running each alone (caches,
+allocator), which grows with the adapter's own work: a real framework's turn is milliseconds, so
+there it is noise. Target (issue 2): a median at most {us(OVERHEAD_TARGET_NS)} above the
+adapter's invoke.
 
 {calls}
 
 {result}
 
-The difference of the medians within each batch ranged from {us(spread[0])} to {us(spread[-1])}
-(median {us(median(spread))}).
+The difference of the medians within each batch ranged from {us(tiny_spread[0])} to
+{us(tiny_spread[-1])} (median {us(median(tiny_spread))}) with the constant adapter, and from
+{us(stub_spread[0])} to {us(stub_spread[-1])} (median {us(median(stub_spread))}) with the stub.
 """
 
 
