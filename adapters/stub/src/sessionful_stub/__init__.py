@@ -40,6 +40,7 @@ party's adapter would.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,8 +151,10 @@ class StubAgent:
             raise StubMisuse(f"instance {self.key} destroyed during a turn")
         messages = request.messages
         users = [m for m in messages if m.role == "user"]
+        texts = [m.text for m in users]
+        last = texts[-1] if texts else None
         # The user messages' texts, one per line: no marker or word spans a line break.
-        said = "\n".join([m.text for m in users])
+        said = "\n".join(texts)
         faults = self._factory.faults
         if (faults.invoke and faults.take("invoke")) or FAIL_MARKER in said:
             raise StubFault(f"injected invoke failure on {self.key}")
@@ -161,17 +164,17 @@ class StubAgent:
         if request.resume:
             text = "; ".join(_answer(value) for value in request.resume.values())
             reply = ChatMessage.assistant(f"answered: {text}")
-        elif users and users[-1].text.startswith(ASK_PREFIX):
-            question = users[-1].text[len(ASK_PREFIX) :].strip()
+        elif last is not None and last.startswith(ASK_PREFIX):
+            question = last[len(ASK_PREFIX) :].strip()
             interrupt = Interrupt(id=f"ask-{self.user_messages}", value=question)
-            return TurnOutput(interrupts=[interrupt], usage=Usage(input_tokens=words_in))
-        elif users and users[-1].text == CONTEXT_PROBE:
+            return TurnOutput(interrupts=[interrupt], usage=_usage(words_in, 0))
+        elif last == CONTEXT_PROBE:
             shown = json.dumps(request.context, sort_keys=True, separators=(",", ":"))
             reply = ChatMessage.assistant(f"context: {shown}")
         else:
             reply = ChatMessage.assistant(f"echo #{self.user_messages}: {_echo(users)}")
         self.history.append(reply)
-        usage = Usage(input_tokens=words_in, output_tokens=len(reply.text.split()))
+        usage = _usage(words_in, len(reply.text.split()))
         return TurnOutput(messages=[reply], usage=usage)
 
     async def astream(
@@ -214,6 +217,12 @@ class StubAgent:
         history.extend(messages)
         self.history = history
         self.user_messages = sum(1 for message in history if message.role == "user")
+
+
+@functools.lru_cache(maxsize=1024)
+def _usage(input_tokens: int, output_tokens: int) -> Usage:
+    """A turn's usage. ``Usage`` is frozen, so equal figures share one object."""
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def _echo(users: Sequence[ChatMessage]) -> str:

@@ -191,12 +191,18 @@ def _too_deep(value: Any) -> bool:
     return True
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""One encoder for every column (``json.dumps`` with options builds one per call).
+``allow_nan=False``: NaN and Infinity are not JSON, and Postgres' jsonb refuses them."""
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text for a column; ``ValueError`` for NaN, infinities or nesting deeper
     than :data:`MAX_JSON_DEPTH` (which no read would accept), ``TypeError`` for non-JSON."""
-    # allow_nan=False: NaN and Infinity are not JSON, and Postgres' jsonb refuses them.
+    if type(value) is dict and not value:  # a plain message's metadata: the common row
+        return "{}"
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
     except RecursionError:  # far deeper than the limit: the encoder's own guard stopped it
         raise ValueError(f"stored JSON may nest at most {MAX_JSON_DEPTH} levels deep") from None
     # Fewer brackets than the limit cannot nest past it (brackets in strings only add to the
