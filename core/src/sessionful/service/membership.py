@@ -128,7 +128,10 @@ class LocalMembership:
 
     def owner(self, key: SessionKey | str) -> str:
         """The node id that should serve the session ``key`` (a session id or a key)."""
-        return owner_of(_session_key(key), self._live)
+        live = self._live
+        if len(live) == 1:  # alone: every session is this node's, no hashing on each request
+            return next(iter(live))
+        return owner_of(_session_key(key), live)
 
     def owns(self, key: SessionKey | str) -> bool:
         """Whether this instance is the owner of ``key``."""

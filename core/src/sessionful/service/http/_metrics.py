@@ -10,6 +10,7 @@ reaches a hook), and principals and session ids are never labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -36,6 +37,7 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self.active = Gauge(
             "sessionful_active_sessions",
             "Agent instances live in this process.",
@@ -123,15 +125,24 @@ class ServiceMetrics:
         )
         self.cluster_nodes.set(1)
 
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per label set: the per-turn metrics are
+        updated on every request, and ``labels`` validates and locks on every call."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
     def observe_turn(self, agent_id: str, result: ExecutionResult) -> None:
         """Count the tokens of a turn the service answered (its ``usage``)."""
         usage = result.usage
         if usage is None:
             return
         if usage.input_tokens:
-            self.tokens.labels(agent_id, "input").inc(usage.input_tokens)
+            self.child(self.tokens, agent_id, "input").inc(usage.input_tokens)
         if usage.output_tokens:
-            self.tokens.labels(agent_id, "output").inc(usage.output_tokens)
+            self.child(self.tokens, agent_id, "output").inc(usage.output_tokens)
 
     def observe_feedback(self, agent_id: str, rating: float) -> None:
         """Count a rating the service recorded."""
@@ -155,7 +166,7 @@ class ServiceMetrics:
 
     @hookimpl
     def session_reused(self, key: SessionKey) -> None:
-        self.reused.labels(key.agent_id).inc()
+        self.child(self.reused, key.agent_id).inc()
 
     @hookimpl
     def session_evicted(self, key: SessionKey, reason: str) -> None:
@@ -172,7 +183,7 @@ class ServiceMetrics:
     def turn_completed(
         self, key: SessionKey, messages: Sequence[ChatMessage], duration: float, instance_event: str
     ) -> None:
-        self.turns.labels(key.agent_id, instance_event).observe(max(0.0, duration))
+        self.child(self.turns, key.agent_id, instance_event).observe(max(0.0, duration))
 
     @hookimpl
     def turn_interrupted(self, key: SessionKey, interrupts: Sequence[Interrupt]) -> None:

@@ -117,10 +117,10 @@ class EdgeMiddleware:
             nonlocal status, streaming, finished
             if message["type"] == "http.response.start":
                 status = message["status"]
-                streaming = any(
-                    name == b"content-type" and value.startswith(b"text/event-stream")
-                    for name, value in message.get("headers", ())
-                )
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        streaming = value.startswith(b"text/event-stream")
+                        break
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
             await send(message)
@@ -157,7 +157,8 @@ class EdgeMiddleware:
                 await response(scope, receive, send_counted)
         finally:
             template = _template(scope)
-            self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
+            metrics = self.metrics
+            metrics.child(metrics.requests, scope.get("method", ""), template, str(status)).inc()
 
     async def _cut(
         self,
@@ -269,5 +270,9 @@ def _utf8(scope: Scope, body: bytes) -> bool:
         if name == b"content-type":
             content_type = value.split(b";", 1)[0].strip().lower()
     if content_type not in _JSON_TYPES and not content_type.endswith(b"+json"):
+        return True
+    # JSON starts with an ASCII character: UTF-16 and UTF-32 put a zero byte in the first two,
+    # and their byte-order marks start with 0xFE or 0xFF. Anything else is UTF-8 to the reader.
+    if len(body) >= 2 and body[0] and body[1] and body[0] < 0xFE:
         return True
     return json.detect_encoding(body) in ("utf-8", "utf-8-sig")
