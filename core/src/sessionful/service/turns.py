@@ -9,7 +9,6 @@ event, the whole messages), so no caller reassembles chunks or reads stats after
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from sessionful.errors import SessionError
@@ -36,17 +35,7 @@ async def execute_turn(
 ) -> ExecutionResult:
     """``manager.execute(command, create=create)``, cancelled after ``timeout`` seconds
     (``TurnTimeout``)."""
-    if sys.version_info >= (3, 11):
-        # In the caller's own task: no task, future and callbacks per turn, as wait_for makes.
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                return await manager.execute(command, create=create)
-        except TimeoutError:
-            if deadline.expired():  # ours: not a TimeoutError the turn raised itself
-                raise _timed_out(timeout) from None
-            raise
-    try:  # Python 3.10: the turn runs in a task of its own
+    try:
         return await asyncio.wait_for(manager.execute(command, create=create), timeout)
     except asyncio.TimeoutError:
         raise _timed_out(timeout) from None
