@@ -21,6 +21,7 @@ from sessionful import (
     LifecyclePolicy,
     SessionKey,
     SessionManager,
+    SessionStats,
     UnknownFramework,
     UnknownStrategy,
     hookimpl,
@@ -295,3 +296,33 @@ def test_importing_the_core_pulls_in_no_agent_framework() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     assert json.loads(done.stdout) == []
+
+
+async def test_a_reused_hook_that_takes_stats_gets_them_and_one_that_does_not_costs_none(
+    make_manager: Make, cmd: Cmd, recorder: Recorder
+) -> None:
+    """``session_reused`` builds the session's stats only when some implementation takes them
+    (the service's metrics take only the key, on every turn)."""
+
+    class WithStats:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        @hookimpl
+        def session_reused(self, key: SessionKey, stats: SessionStats) -> None:
+            self.seen.append(stats.turn_count)
+
+    key_only = make_manager(plugins=[recorder])
+    assert key_only._on_reused.active and "stats" not in key_only._on_reused.wants
+    await key_only.execute(cmd("hi", "s1"))
+    await key_only.execute(cmd("again", "s1"))
+    assert recorder.reused == [SessionKey(BOT, "s1")]
+
+    watcher = WithStats()
+    manager = make_manager(plugins=[])
+    await manager.execute(cmd("hi", "s1"))
+    manager.plugins.register(watcher)
+    assert "stats" in manager._on_reused.wants
+    await manager.execute(cmd("again", "s1"))
+    await manager.execute(cmd("and again", "s1"))
+    assert watcher.seen == [1, 2]  # as of the end of the previous turn

@@ -43,7 +43,7 @@ _LIFECYCLE = (
 class LifecycleHooks:
     """Calls one lifecycle hook; knows whether anything listens, so a silent hook costs nothing."""
 
-    __slots__ = ("_caller", "active", "name")
+    __slots__ = ("_caller", "active", "name", "wants")
 
     def __init__(self, name: str, caller: Any) -> None:
         self.name = name
@@ -51,8 +51,12 @@ class LifecycleHooks:
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read whether any plugin implements the hook (after a registration)."""
-        self.active: bool = bool(self._caller.get_hookimpls())
+        """Re-read whether any plugin implements the hook, and which arguments the
+        implementations take (after a registration)."""
+        impls = self._caller.get_hookimpls()
+        self.active: bool = bool(impls)
+        self.wants: frozenset[str] = frozenset(name for impl in impls for name in impl.argnames)
+        """The arguments some implementation takes: a costly one nobody takes is not built."""
 
     def __call__(self, **kwargs: Any) -> None:
         try:

@@ -239,8 +239,9 @@ class SessionManager(SessionTurns, SessionReads):
                 await self._destroy(entry, "ended" if verdict == "gone" else "lease-lost")
                 continue
             self._counts["reused"] += 1
-            if self._on_reused.active:
-                self._on_reused(key=key, stats=entry.stats())
+            on_reused = self._on_reused
+            if on_reused.active:  # the service's metrics take only the key: no stats built
+                on_reused(key=key, stats=entry.stats() if "stats" in on_reused.wants else None)
             return entry, "reused"
 
     def _expired(self, entry: _E) -> Literal["idle", "lifetime"] | None:
