@@ -286,3 +286,23 @@ async def test_a_turn_result_equals_its_validated_twin_and_copies_stay_apart() -
     assert "extra_marker" in copied.model_fields_set
     assert "extra_marker" not in second.stats.model_fields_set
     assert "extra_marker" not in first.stats.model_fields_set
+
+
+async def test_a_turn_response_is_what_validation_would_make() -> None:
+    """The service builds each turn's response and analytics without validating them again;
+    they must equal, and serialise exactly like, their validated twins."""
+    import time
+
+    from sessionful.service.http._responses import TurnResponse, turn_response
+
+    agents = [AgentDefinition(id="a", name="a", template_id="echo")]
+    manager = SessionManager(framework="stub", agents=agents)
+    command = ExecuteAgentCommand(agent_id="a", session_id="s", messages=[ChatMessage.user("hi")])
+    await manager.execute(command)
+    result = await manager.execute(command)
+    await manager.aclose()
+    response = turn_response(TurnResponse, "a", "s", result, time.monotonic)
+    twin = TurnResponse.model_validate(response.model_dump())
+    assert response == twin
+    assert response.model_dump_json() == twin.model_dump_json()
+    assert response.stats.turn_count == 2 and response.usage == result.usage

@@ -51,12 +51,12 @@ _FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
 def built(model: type[M], values: dict[str, Any]) -> M:
-    """``model.model_construct(**values)`` for the manager's own outputs, whose values it made
-    itself and which name every field of a frozen model: the same object, without
-    model_construct's per-field default handling (two of these are built on every turn, so
-    every step counts). ``values`` becomes the instance's ``__dict__``; callers pass a fresh
-    dict display, which costs less than keyword arguments. Every instance of a model shares one
-    fields-set: a frozen model never adds to it, and pydantic copies it before a
+    """``model.model_construct(**values)`` for the outputs the core and the service make on
+    every turn, whose values they made themselves and which name every field of the model: the
+    same object, without validation or model_construct's per-field default handling.
+    ``values`` becomes the instance's ``__dict__``; callers pass a fresh dict, which costs less
+    than keyword arguments. Every instance of a model shares one fields-set: it already names
+    every field, so an assignment never adds to it, and pydantic copies it before a
     ``model_copy(update=...)`` does."""
     fields = _FIELDS.get(model)
     if fields is None:

@@ -18,6 +18,7 @@ from sessionful.models import (
     Interrupt,
     SessionStats,
     TurnStatus,
+    built,
 )
 from sessionful.service.config import AgentConfig
 from sessionful.stores.base import SessionRecord
@@ -103,13 +104,15 @@ def analytics(
     """``stats`` (times on the manager's ``clock``) with wall-clock RFC 3339 times; the
     feedback figures are the store's when it has the session (``record``)."""
     offset = time.time() - clock()
-    values = stats.model_dump()
+    # The stats' own values (every field, the same names; interrupts stay models), not a dump
+    # and a validation of them on every turn: only the two times change type.
+    values = dict(stats.__dict__)
     values["created_at"] = rfc3339(stats.created_at + offset)
     values["last_activity"] = rfc3339(stats.last_activity + offset)
     if record is not None and record.corrupt is None:
         values["feedback_count"] = record.feedback_count
         values["feedback_mean"] = record.feedback_mean
-    return SessionAnalytics(**values)
+    return built(SessionAnalytics, values)
 
 
 class TurnResponse(_Model):
@@ -150,15 +153,18 @@ def turn_response(
 ) -> R:
     """The answer to a turn (``TurnResponse``, or ``StreamDone`` at a stream's end); its stats'
     times (on the manager's ``clock``) as wall-clock RFC 3339."""
-    return cls(
-        agent_id=agent_id,
-        session_id=session_id,
-        status=result.status,
-        messages=result.messages,
-        interrupts=result.interrupts,
-        usage=result.usage,
-        instance_event=result.instance_event,
-        stats=analytics(result.stats, clock),
+    return built(
+        cls,
+        {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "status": result.status,
+            "messages": result.messages,
+            "interrupts": result.interrupts,
+            "usage": result.usage,
+            "instance_event": result.instance_event,
+            "stats": analytics(result.stats, clock),
+        },
     )
 
 
