@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from sessionful import (
     SessionManager,
     SessionStats,
 )
+from sessionful.service.http._responses import TurnResponse, turn_response
 
 # -- ChatMessage --------------------------------------------------------------------------------
 
@@ -291,10 +293,6 @@ async def test_a_turn_result_equals_its_validated_twin_and_copies_stay_apart() -
 async def test_a_turn_response_is_what_validation_would_make() -> None:
     """The service builds each turn's response and analytics without validating them again;
     they must equal, and serialise exactly like, their validated twins."""
-    import time
-
-    from sessionful.service.http._responses import TurnResponse, turn_response
-
     agents = [AgentDefinition(id="a", name="a", template_id="echo")]
     manager = SessionManager(framework="stub", agents=agents)
     command = ExecuteAgentCommand(agent_id="a", session_id="s", messages=[ChatMessage.user("hi")])

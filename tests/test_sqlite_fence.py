@@ -128,7 +128,7 @@ async def test_a_turn_cancelled_while_the_writer_commits_it_is_stored_and_acknow
         turn = asyncio.create_task(manager.execute(say("two")))
         writer = store._writer
         assert writer is not None
-        while writer._jobs.qsize() == 0:  # the turn's write is queued behind the held thread
+        while writer._jobs.qsize() == 0 and not turn.done():  # queued behind the held thread
             await asyncio.sleep(0)
         turn.cancel()
         gate.set()
@@ -146,3 +146,45 @@ async def test_a_turn_cancelled_while_the_writer_commits_it_is_stored_and_acknow
         ]
     finally:
         await manager.aclose()
+
+
+async def test_a_cancelled_turn_whose_write_is_refused_is_not_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """The other side of the test above, the one that fails if the manager stopped waiting on
+    the writer's future when cancelled: another store takes the session while the turn's write
+    waits behind the held writer thread, so the write is refused. The cancelled turn must then
+    not count as done: the outcome reaches the caller and the instance goes."""
+    store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL")
+    rival = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL")
+    agent = AgentDefinition(id="bot", name="bot", template_id="echo")
+    manager = SessionManager(framework="stub", strategy="persisted", store=store, agents=[agent])
+    command = ExecuteAgentCommand(
+        agent_id="bot", session_id="s1", messages=[ChatMessage.user("two")]
+    )
+    try:
+        await manager.execute(command.model_copy(update={"messages": [ChatMessage.user("one")]}))
+        gate, holding = threading.Event(), threading.Event()
+
+        def hold(conn: object) -> None:
+            holding.set()
+            gate.wait(10)
+
+        blocker = asyncio.ensure_future(store._call(hold))
+        await asyncio.get_running_loop().run_in_executor(None, holding.wait, 10)
+        turn = asyncio.create_task(manager.execute(command))
+        writer = store._writer
+        assert writer is not None
+        while writer._jobs.qsize() == 0 and not turn.done():
+            await asyncio.sleep(0)
+        await rival.claim(KEY, "rival", "echo", "1", 2.0)  # the lease moves on meanwhile
+        turn.cancel()
+        gate.set()
+        with pytest.raises((LeaseLost, asyncio.CancelledError)):
+            await turn
+        await blocker
+        assert manager.session_stats(KEY) is None  # not acknowledged: the instance went
+        assert [m.text for m in await store.history(KEY) if m.role == "user"] == ["one"]
+    finally:
+        await manager.aclose()
+        await rival.aclose()

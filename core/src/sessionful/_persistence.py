@@ -351,6 +351,8 @@ class Stored(Persistence):
         write = TurnWrite(
             turn, [*received, *produced], self._wall(), duration, snapshot, interrupts, usage
         )
+        # A coroutine becomes a task, which our cancellation does not cut; a store's own future
+        # (SQLite's writer) is taken as it is, settled by the store whatever happens to us.
         pending = asyncio.ensure_future(self._store.append_turn(_lease(entry), write))
         try:
             await asyncio.shield(pending)
