@@ -32,7 +32,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 def _encodable(value: str) -> str:
     # A lone surrogate cannot be stored or sent as UTF-8; refuse it where the text is made,
     # not in a store's encoder.
-    if _SURROGATE.search(value) is not None:
+    if not value.isascii() and _SURROGATE.search(value) is not None:
         raise ValueError("holds a lone surrogate, which is not valid Unicode text")
     return value
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sessionful.content import ContentBlock, TextBlock, ToolCall, Usage, _Text
+from sessionful.content import _SURROGATE, ContentBlock, TextBlock, ToolCall, Usage, _Text
 from sessionful.keys import SessionKey, _check
 from sessionful.templates import AgentTemplate
 
@@ -48,19 +48,23 @@ _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 _FIELDS: dict[type[BaseModel], set[str]] = {}
+_ROLE_AND_CONTENT = {"role", "content"}
+"""The fields-set of a message validated from a role and a content alone."""
 
 
-def built(model: type[M], values: dict[str, Any]) -> M:
+def built(model: type[M], values: dict[str, Any], fields: set[str] | None = None) -> M:
     """``model.model_construct(**values)`` for the outputs the core and the service make on
     every turn, whose values they made themselves and which name every field of the model: the
     same object, without validation or model_construct's per-field default handling.
     ``values`` becomes the instance's ``__dict__``; callers pass a fresh dict, which costs less
     than keyword arguments. Every instance of a model shares one fields-set: it already names
     every field, so an assignment never adds to it, and pydantic copies it before a
-    ``model_copy(update=...)`` does."""
-    fields = _FIELDS.get(model)
+    ``model_copy(update=...)`` does. ``fields`` replaces that set when the caller's instance
+    stands for one validated from fewer fields (it is shared too, and never changed)."""
     if fields is None:
-        fields = _FIELDS[model] = set(model.model_fields)
+        fields = _FIELDS.get(model)
+        if fields is None:
+            fields = _FIELDS[model] = set(model.model_fields)
     instance = _new(model)
     _set_dict(instance, values)
     _set_fields(instance, fields)
@@ -115,17 +119,44 @@ class ChatMessage(BaseModel):
     @classmethod
     def user(cls, content: str, **extra: Any) -> ChatMessage:
         """A message from the user."""
-        return cls(role="user", content=content, **extra)
+        return cls._plain("user", content, extra)
 
     @classmethod
     def assistant(cls, content: str, **extra: Any) -> ChatMessage:
         """A message from the agent."""
-        return cls(role="assistant", content=content, **extra)
+        return cls._plain("assistant", content, extra)
 
     @classmethod
     def system(cls, content: str, **extra: Any) -> ChatMessage:
         """A system instruction."""
-        return cls(role="system", content=content, **extra)
+        return cls._plain("system", content, extra)
+
+    @classmethod
+    def _plain(cls, role: Role, content: str, extra: dict[str, Any]) -> ChatMessage:
+        # The common message, a role and a string, is checked here and built without running
+        # the whole schema (a turn makes two); the result equals, and dumps like, its validated
+        # twin, down to the fields-set. Anything else (a lone surrogate included, so that it
+        # fails with the same ValidationError) is validated as given.
+        if (
+            extra
+            or type(content) is not str
+            or cls is not ChatMessage
+            or (not content.isascii() and _SURROGATE.search(content) is not None)
+        ):
+            return cls(role=role, content=content, **extra)
+        return built(
+            cls,
+            {
+                "role": role,
+                "content": content,
+                "name": None,
+                "tool_calls": [],
+                "tool_call_id": None,
+                "usage": None,
+                "metadata": {},
+            },
+            _ROLE_AND_CONTENT,
+        )
 
     @classmethod
     def tool(cls, content: str, name: str, **extra: Any) -> ChatMessage:

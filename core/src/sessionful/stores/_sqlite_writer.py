@@ -5,7 +5,7 @@ A call queues a job (a function of the connection and its arguments) and awaits 
 which the thread settles with one ``call_soon_threadsafe``. Batchable jobs (fenced turn writes)
 that are waiting when the thread takes one are committed together, in one transaction and one
 fsync (group commit), each in its own savepoint so that one refused write does not take the
-others with it; a job alone in its batch runs in a plain transaction, without savepoints. A
+others with it; a job alone in its batch runs in a plain transaction (:func:`transaction`). A
 write that finds the file locked by another process waits (``busy_timeout``) and is retried
 with backoff for ``lock_retry`` seconds before ``StoreUnavailable``, so "database is locked"
 never reaches a caller.
@@ -14,7 +14,6 @@ never reaches a caller.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import random
 import sqlite3
@@ -51,8 +50,12 @@ class _Job:
         self.batchable = batchable
 
     def resolve(self, result: Any = None, error: BaseException | None = None) -> None:
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        # Not contextlib.suppress: this runs once a turn, between the commit and the wait
+        # for the next job, while the woken event loop waits for the GIL.
+        try:  # noqa: SIM105
             self.loop.call_soon_threadsafe(_settle, self.future, result, error)
+        except RuntimeError:  # a closed loop: nobody is waiting any more
+            pass
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -257,6 +260,11 @@ class Writer:
                     else:
                         carried = nxt
                         break
+                if len(batch) == 1:  # the common case, one turn at a time: no savepoint
+                    with busy:
+                        error = self._alone(conn, job)
+                    job.resolve(error=error)
+                    continue
                 with busy:
                     settle = self._batch(conn, batch)
                 settle()
@@ -273,11 +281,18 @@ class Writer:
             return lambda: job.resolve(error=error)
         return lambda: job.resolve(result)
 
+    def _alone(self, conn: Connection, job: _Job) -> BaseException | None:
+        """Commit one batchable job in a transaction of its own; what it raised, if anything."""
+        try:
+            transaction(conn, lambda: job.fn(conn, *job.args), self.lock_retry, self.where)
+        except BaseException as exc:
+            return exc
+        return None
+
     def _batch(self, conn: Connection, batch: list[_Job]) -> Callable[[], None]:
-        """Commit a batch in one transaction; with more than one job, each in its own savepoint,
-        so one refused or failing write does not take the others with it. Returns what settles
-        the jobs' futures."""
-        alone = len(batch) == 1
+        """Commit a batch of several jobs in one transaction, each in its own savepoint, so one
+        refused or failing write does not take the others with it. Returns what settles the
+        jobs' futures."""
         fence = conn.fence
 
         def commit_all() -> list[BaseException | None]:
@@ -286,23 +301,17 @@ class Writer:
             try:
                 fence.begin(conn)
                 for job in batch:
-                    if not alone:
-                        conn.execute("SAVEPOINT turn")
+                    conn.execute("SAVEPOINT turn")
                     try:
                         job.fn(conn, *job.args)
                     except sqlite3.OperationalError:
                         raise  # locked or I/O: the whole batch is retried or failed
                     except Exception as exc:
-                        if alone:
-                            fence.aborted()
-                            conn.execute("ROLLBACK")
-                            return [exc]
                         conn.execute("ROLLBACK TO turn")
                         outcomes.append(exc)
                     else:
                         outcomes.append(None)
-                    if not alone:
-                        conn.execute("RELEASE turn")
+                    conn.execute("RELEASE turn")
                 conn.execute("COMMIT")
             except BaseException:
                 fence.aborted()
