@@ -6,6 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from sessionful import (
@@ -67,6 +69,44 @@ def test_messages_are_frozen_and_strict() -> None:
 def test_message_json_round_trip() -> None:
     message = ChatMessage.tool("out", name="t", metadata={"call": [1, 2]})
     assert ChatMessage.model_validate_json(message.model_dump_json()) == message
+
+
+_MAKERS = [ChatMessage.user, ChatMessage.assistant, ChatMessage.system]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(codec=None, exclude_categories=())), which=st.integers(0, 2))
+def test_a_plain_message_is_what_validation_makes(text: str, which: int) -> None:
+    """``user``/``assistant``/``system`` with a string build the message without running the
+    schema: it must equal, dump and carry the fields-set of its validated twin, and text with a
+    lone surrogate must fail the same way."""
+    make = _MAKERS[which]
+    role = make.__name__
+    try:
+        twin = ChatMessage(role=role, content=text)  # type: ignore[arg-type]
+    except ValidationError as expected:
+        with pytest.raises(ValidationError) as raised:
+            make(text)
+        assert raised.value.errors(include_context=False) == expected.errors(include_context=False)
+        return
+    message = make(text)
+    assert message == twin
+    assert message.model_fields_set == twin.model_fields_set == {"role", "content"}
+    assert message.model_dump_json() == twin.model_dump_json()
+    assert message.model_dump(exclude_unset=True) == twin.model_dump(exclude_unset=True)
+    assert repr(message) == repr(twin)
+    changed = message.model_copy(update={"name": "n"})
+    assert changed.model_fields_set == {"role", "content", "name"}
+    assert make(text).model_fields_set == {"role", "content"}  # the shared set is untouched
+
+
+def test_a_message_with_extras_or_blocks_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        ChatMessage.user("hi", unknown=1)
+    with pytest.raises(ValidationError):
+        ChatMessage.user(7)  # type: ignore[arg-type]
+    blocks = ChatMessage.user([{"type": "text", "text": "hi"}])  # type: ignore[arg-type]
+    assert blocks.text == "hi"
 
 
 # -- ExecuteAgentCommand ------------------------------------------------------------------------
