@@ -250,11 +250,11 @@ class Writer:
                     settle()
                     continue
                 batch = [job]
-                while True:  # group commit: take every write already waiting
-                    try:
-                        nxt = jobs.get_nowait()
-                    except queue.Empty:
-                        break
+                # Group commit: take every write already waiting. This thread is the queue's
+                # only reader, so a queue that is not empty has a job for get_nowait (and the
+                # common empty queue raises no queue.Empty).
+                while not jobs.empty():
+                    nxt = jobs.get_nowait()
                     if isinstance(nxt, _Job) and nxt.batchable:
                         batch.append(nxt)
                     else:
