@@ -704,6 +704,18 @@ async def test_labels_and_user_ids_no_store_can_hold_are_refused(store: SessionS
     assert await store.get(key()) is None
 
 
+@pytest.mark.parametrize(
+    ("template_id", "template_version"), [("echo", None), (None, "1"), ("echo", "v\x00"), ("", 1)]
+)
+async def test_a_template_no_store_can_hold_is_refused(
+    store: SessionStore, template_id: object, template_version: object
+) -> None:
+    """A clear ``ValueError`` in every store, not a driver's integrity error, and nothing made."""
+    with pytest.raises(ValueError, match="template"):
+        await store.claim(key(), "me", template_id, template_version, 1.0)  # type: ignore[arg-type]
+    assert await store.get(key()) is None
+
+
 FLEET = [
     # session, user, labels, last activity
     ("a", "u-1", {"channel": "web", "tier": "gold"}, 100.0),

@@ -219,7 +219,8 @@ class SessionStore(ABC):
         ``None`` is returned as its state; with ``create=False`` it is not, atomically, and
         ``SessionNotFound`` is raised instead. ``user_id`` and ``labels`` apply only to a session
         this call creates. Raises ``CorruptSessionData`` when a stored row does not decode, and
-        ``ValueError`` for a ``user_id`` or labels no store can hold (see :func:`check_labels`).
+        ``ValueError`` for a template id or version, ``user_id`` or labels no store can hold
+        (see :func:`check_template`, :func:`check_labels`).
         """
 
     @abstractmethod
@@ -327,6 +328,14 @@ def check_user_id(user_id: str | None) -> str | None:
     if user_id is not None and (not isinstance(user_id, str) or "\x00" in user_id):
         raise ValueError(f"a user id is a string without NUL characters, not {user_id!r}")
     return user_id
+
+
+def check_template(template_id: str, template_version: str) -> None:
+    """``ValueError`` unless the template's id and version are strings every store can hold
+    (no NUL): a claim that creates a record names both."""
+    for what, value in (("template id", template_id), ("template version", template_version)):
+        if not isinstance(value, str) or "\x00" in value:
+            raise ValueError(f"a {what} is a string without NUL characters, not {value!r}")
 
 
 def check_labels(labels: Mapping[str, str] | None) -> dict[str, str]:

@@ -32,6 +32,7 @@ from sessionful.stores.base import (
     TurnWrite,
     check_feedback,
     check_labels,
+    check_template,
     check_user_id,
     finite,
 )
@@ -126,6 +127,7 @@ class MemoryStore(SessionStore):
         if row is None:
             if not create:
                 raise SessionNotFound(key)
+            check_template(template_id, template_version)
             user_id, chosen = check_user_id(user_id), check_labels(labels)
             self._rows[key] = _Row(
                 template_id,

@@ -70,6 +70,7 @@ from sessionful.stores.base import (
     TurnWrite,
     check_feedback,
     check_labels,
+    check_template,
     check_user_id,
     finite,
 )
@@ -235,6 +236,7 @@ class PostgresStore(SessionStore):
         params: dict[str, Any] = {"key": text, "owner": owner, "now": now}
         statement = sql.CLAIM_EXISTING
         if create:
+            check_template(template_id, template_version)
             chosen = check_labels(labels)
             params.update(
                 namespace=key.namespace,

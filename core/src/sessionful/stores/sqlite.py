@@ -47,6 +47,7 @@ from sessionful.stores.base import (
     TurnWrite,
     check_feedback,
     check_labels,
+    check_template,
     check_user_id,
     finite,
 )
@@ -218,6 +219,8 @@ class SQLiteStore(SessionStore):
     ) -> tuple[Lease, LoadedSession | None]:
         """Bump the epoch (creating the record if missing and ``create``) and load the state,
         atomically."""
+        if create:
+            check_template(template_id, template_version)
         new = (check_user_id(user_id), check_labels(labels)) if create else None
         return await self._call(self._claim, key, owner, template_id, template_version, now, new)
 
