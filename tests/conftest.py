@@ -7,8 +7,6 @@ moves it with ``clock.advance(seconds)``.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +21,7 @@ from sessionful import (
 )
 from sessionful._plugins import LOAD_PLUGINS_ENV
 from support import BOT, ControlledAgent, ControlledFramework, FakeClock, Recorder
+from support.postgres import schema_url
 
 # -- fixtures -----------------------------------------------------------------------------------
 
@@ -114,44 +113,10 @@ def timed_framework(clock: FakeClock) -> Callable[[list[float]], ControlledFrame
 
 # -- a real PostgreSQL server, when scripts/with-postgres.sh started one -------------------------
 
-POSTGRES_DSN_ENV = "SESSIONFUL_TEST_POSTGRES_DSN"
-"""Set by ``scripts/with-postgres.sh`` (so by ``make pytest``) to the throwaway server's URL."""
-
-NO_POSTGRES = (
-    f"NO POSTGRESQL SERVER: {POSTGRES_DSN_ENV} is not set, so this Postgres test is SKIPPED. "
-    "Run the tests through scripts/with-postgres.sh (make pytest does), on a machine with the "
-    "PostgreSQL server binaries (Debian: apt-get install postgresql)."
-)
-
-
-def with_search_path(dsn: str, schema: str) -> str:
-    """``dsn`` with ``options=-csearch_path=<schema>`` added to its query string."""
-    from urllib.parse import quote
-
-    separator = "&" if "?" in dsn else "?"
-    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-
 
 @pytest.fixture
 def postgres_dsn() -> Iterator[str]:
-    """A ``postgresql://`` URL whose connections see an empty schema of their own (its name in
-    ``search_path``), dropped afterwards: each test gets isolated tables on the shared test
-    server, also from child processes given the URL. Skips, loudly, without a server."""
-    base = os.environ.get(POSTGRES_DSN_ENV)
-    if not base:
-        pytest.skip(NO_POSTGRES)
-    import psycopg
-    from psycopg import sql
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield with_search_path(base, schema)
-    finally:
-        try:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute("SET lock_timeout = '10s'")
-                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        except psycopg.Error:
-            pass  # a child still holds a lock: the schema dies with the throwaway server
+    """A ``postgresql://`` URL whose connections see an empty schema of their own, dropped
+    afterwards (:func:`support.postgres.schema_url`). Skips, loudly, without a server."""
+    with schema_url() as url:
+        yield url

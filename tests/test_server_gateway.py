@@ -6,10 +6,7 @@ counted by agent in ``/metrics``), ``GET /v1/agents``, history pages and checkpo
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,12 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import NO_POSTGRES, POSTGRES_DSN_ENV, with_search_path
 from sessionful.service.app import mask_url
 from sessionful.service.config import Settings
 from sessionful.service.http import create_app
 from support import cluster as clusters
 from support import server as servers
+from support.postgres import schema_url
 from test_server import assert_error, hello, turns
 
 ALICE, BOB, ECHO = servers.ALICE, servers.BOB, servers.ECHO
@@ -49,21 +46,8 @@ def _config(folder: Path, store: str, dsn: str | None) -> Path:
 @pytest.fixture(scope="module")
 def module_postgres_dsn() -> Iterator[str]:
     """conftest's ``postgres_dsn`` for the module: a schema of its own, dropped afterwards."""
-    base = os.environ.get(POSTGRES_DSN_ENV)
-    if not base:
-        pytest.skip(NO_POSTGRES)
-    import psycopg
-    from psycopg import sql
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield with_search_path(base, schema)
-    finally:
-        with contextlib.suppress(psycopg.Error), psycopg.connect(base, autocommit=True) as conn:
-            conn.execute("SET lock_timeout = '10s'")
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with schema_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
