@@ -24,12 +24,9 @@ The interface and shared helpers are in ``_checkpoints_base``; each backend in i
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from sessionful.errors import ConfigurationError
 from sessionful.keys import SessionKey
+from sessionful.stores._beside import LogsBeside
 from sessionful.stores._checkpoints_base import (
     CheckpointLog,
     StoredBlob,
@@ -56,12 +53,14 @@ __all__ = [
 ]
 
 
-_LOGS: weakref.WeakKeyDictionary[SessionStore, CheckpointLog] = weakref.WeakKeyDictionary()
-_KINDS: Mapping[type[SessionStore], Callable[[Any], CheckpointLog]] = {
-    MemoryStore: _MemoryCheckpoints,
-    SQLiteStore: _SQLiteCheckpoints,
-    PostgresStore: _PostgresCheckpoints,
-}
+_LOGS: LogsBeside[CheckpointLog] = LogsBeside(
+    {
+        MemoryStore: _MemoryCheckpoints,
+        SQLiteStore: _SQLiteCheckpoints,
+        PostgresStore: _PostgresCheckpoints,
+    },
+    "checkpoints",
+)
 
 
 def checkpoint_log_for(store: SessionStore) -> CheckpointLog:
@@ -70,18 +69,7 @@ def checkpoint_log_for(store: SessionStore) -> CheckpointLog:
     Raises:
         ConfigurationError: ``store`` is not a built-in store (nor a subclass of one).
     """
-    log = _LOGS.get(store)
-    if log is None:
-        for kind, make in _KINDS.items():
-            if isinstance(store, kind):
-                log = _LOGS[store] = make(store)
-                break
-        else:
-            raise ConfigurationError(
-                f"{type(store).__name__} keeps no checkpoints; use the memory, SQLite or "
-                "Postgres store"
-            )
-    return log
+    return _LOGS(store)
 
 
 async def delete_checkpoints(store: SessionStore, key: SessionKey | str) -> int:

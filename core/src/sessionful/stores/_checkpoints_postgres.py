@@ -4,9 +4,10 @@ fenced write locks the session's row (``FOR SHARE``) in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sessionful.errors import LeaseLost
+from sessionful.stores._beside import OnPostgres
 from sessionful.stores._checkpoints_base import (
     _COLUMNS,
     CheckpointLog,
@@ -19,10 +20,6 @@ from sessionful.stores._checkpoints_base import (
     _select,
 )
 from sessionful.stores.base import Lease
-from sessionful.stores.postgres import PostgresStore
-
-T = TypeVar("T")
-
 
 _POSTGRES_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS session_checkpoints (
@@ -49,37 +46,12 @@ _POSTGRES_SCHEMA = (
 )
 
 
-class _PostgresCheckpoints(CheckpointLog):
+class _PostgresCheckpoints(OnPostgres, CheckpointLog):
     """Runs on the store's pool; a fenced write locks the session's row (``FOR SHARE``) so a
     claim cannot slip between the check and the write."""
 
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-        self._ready = False
-
-    async def _run(self, operation: Callable[[Any, int], Awaitable[T]]) -> T:
-        if not self._ready:
-
-            async def create(conn: Any, attempt: int) -> None:
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(7218940002)")
-                    for statement in _POSTGRES_SCHEMA:
-                        await conn.execute(statement)
-
-            await self._store._run(create)
-            self._ready = True
-        return await self._store._run(operation)
-
-    @staticmethod
-    async def _fence(conn: Any, lease: Lease | None) -> None:
-        if lease is None:
-            return
-        cursor = await conn.execute(
-            "SELECT epoch, owner FROM sessionful WHERE key = %s FOR SHARE", (str(lease.key),)
-        )
-        row = await cursor.fetchone()
-        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
-            raise LeaseLost(lease.key, lease.epoch)
+    schema = _POSTGRES_SCHEMA
+    creation_lock = 7218940002
 
     async def _write(
         self,

@@ -4,10 +4,10 @@ thread and connection, fenced in the same transaction."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from sessionful.errors import LeaseLost
+from sessionful.stores._beside import OnSQLite
 from sessionful.stores._checkpoints_base import (
     _COLUMNS,
     CheckpointLog,
@@ -21,10 +21,6 @@ from sessionful.stores._checkpoints_base import (
     _version_keys,
 )
 from sessionful.stores.base import Lease
-from sessionful.stores.sqlite import SQLiteStore
-
-T = TypeVar("T")
-
 
 _SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS session_checkpoints (
@@ -51,36 +47,11 @@ _SQLITE_SCHEMA = (
 )
 
 
-class _SQLiteCheckpoints(CheckpointLog):
+class _SQLiteCheckpoints(OnSQLite, CheckpointLog):
     """Runs on the store's writer thread and connection: a checkpoint write is ordered with the
     session's own writes and fenced in the same transaction."""
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-        self._ready = False
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if not self._ready:
-            await self._store._call(self._create)
-            self._ready = True
-        return await self._store._call(fn, *args)
-
-    def _create(self, conn: Any) -> None:
-        def body() -> None:
-            for statement in _SQLITE_SCHEMA:
-                conn.execute(statement)
-
-        self._store._write(conn, body)
-
-    @staticmethod
-    def _fence(conn: Any, lease: Lease | None) -> None:
-        if lease is None:
-            return
-        row = conn.execute(
-            "SELECT epoch, owner FROM sessions WHERE key = ?", (str(lease.key),)
-        ).fetchone()
-        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
-            raise LeaseLost(lease.key, lease.epoch)
+    schema = _SQLITE_SCHEMA
 
     async def put(
         self, checkpoint: StoredCheckpoint, blobs: Sequence[StoredBlob], lease: Lease | None = None,

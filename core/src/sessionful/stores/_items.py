@@ -20,13 +20,13 @@ then lands only if the lease is still the session's, checked in the same transac
 from __future__ import annotations
 
 import json
-import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final
 
-from sessionful.errors import ConfigurationError, LeaseLost
+from sessionful.errors import ConfigurationError
 from sessionful.keys import SessionKey
+from sessionful.stores._beside import LogsBeside, OnPostgres, OnSQLite
 from sessionful.stores.base import Lease, SessionStore
 from sessionful.stores.memory import MemoryStore
 from sessionful.stores.postgres import PostgresStore
@@ -34,7 +34,6 @@ from sessionful.stores.sqlite import SQLiteStore
 
 __all__ = ["KEEP", "ItemLog", "delete_items", "item_log_for"]
 
-T = TypeVar("T")
 
 KEEP: Final = object()
 """``add(..., state=KEEP)``: leave the stored state as it is."""
@@ -152,36 +151,11 @@ _SQLITE_SCHEMA = (
 )
 
 
-class _SQLiteItems(ItemLog):
+class _SQLiteItems(OnSQLite, ItemLog):
     """Runs on the store's writer thread and connection, so an item write is ordered with the
     session's own writes and fenced in the same transaction."""
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-        self._ready = False
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if not self._ready:
-            await self._store._call(self._create)
-            self._ready = True
-        return await self._store._call(fn, *args)
-
-    def _create(self, conn: Any) -> None:
-        def body() -> None:
-            for statement in _SQLITE_SCHEMA:
-                conn.execute(statement)
-
-        self._store._write(conn, body)
-
-    @staticmethod
-    def _fence(conn: Any, lease: Lease | None) -> None:
-        if lease is None:
-            return
-        row = conn.execute(
-            "SELECT epoch, owner FROM sessions WHERE key = ?", (str(lease.key),)
-        ).fetchone()
-        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
-            raise LeaseLost(lease.key, lease.epoch)
+    schema = _SQLITE_SCHEMA
 
     async def get(self, key: str, limit: int | None = None) -> list[Any]:
         return await self._run(self._get, key, limit)
@@ -294,38 +268,12 @@ _POSTGRES_SCHEMA = (
 )
 
 
-class _PostgresItems(ItemLog):
+class _PostgresItems(OnPostgres, ItemLog):
     """Runs on the store's pool; a fenced write locks the session's row (``FOR SHARE``) so a
     claim cannot slip between the check and the write."""
 
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-        self._ready = False
-
-    async def _run(self, operation: Callable[[Any, int], Awaitable[T]]) -> T:
-        if not self._ready:
-
-            async def create(conn: Any, attempt: int) -> None:
-                async with conn.transaction():
-                    # Two processes creating at once would race on the catalog: serialise.
-                    await conn.execute("SELECT pg_advisory_xact_lock(7218940001)")
-                    for statement in _POSTGRES_SCHEMA:
-                        await conn.execute(statement)
-
-            await self._store._run(create)
-            self._ready = True
-        return await self._store._run(operation)
-
-    @staticmethod
-    async def _fence(conn: Any, lease: Lease | None) -> None:
-        if lease is None:
-            return
-        cursor = await conn.execute(
-            "SELECT epoch, owner FROM sessionful WHERE key = %s FOR SHARE", (str(lease.key),)
-        )
-        row = await cursor.fetchone()
-        if row is None or (row[0], row[1]) != (lease.epoch, lease.owner):
-            raise LeaseLost(lease.key, lease.epoch)
+    schema = _POSTGRES_SCHEMA
+    creation_lock = 7218940001
 
     async def get(self, key: str, limit: int | None = None) -> list[Any]:
         async def operation(conn: Any, attempt: int) -> list[Any]:
@@ -425,12 +373,10 @@ class _PostgresItems(ItemLog):
 
 # -- lookup -------------------------------------------------------------------------------------
 
-_LOGS: weakref.WeakKeyDictionary[SessionStore, ItemLog] = weakref.WeakKeyDictionary()
-_KINDS: Mapping[type[SessionStore], Callable[[Any], ItemLog]] = {
-    MemoryStore: _MemoryItems,
-    SQLiteStore: _SQLiteItems,
-    PostgresStore: _PostgresItems,
-}
+_LOGS: LogsBeside[ItemLog] = LogsBeside(
+    {MemoryStore: _MemoryItems, SQLiteStore: _SQLiteItems, PostgresStore: _PostgresItems},
+    "session items",
+)
 
 
 def item_log_for(store: SessionStore) -> ItemLog:
@@ -439,18 +385,7 @@ def item_log_for(store: SessionStore) -> ItemLog:
     Raises:
         ConfigurationError: ``store`` is not a built-in store (nor a subclass of one).
     """
-    log = _LOGS.get(store)
-    if log is None:
-        for kind, make in _KINDS.items():
-            if isinstance(store, kind):
-                log = _LOGS[store] = make(store)
-                break
-        else:
-            raise ConfigurationError(
-                f"{type(store).__name__} keeps no session items; use the memory, SQLite or "
-                "Postgres store"
-            )
-    return log
+    return _LOGS(store)
 
 
 async def delete_items(store: SessionStore, key: SessionKey | str) -> int:
