@@ -29,10 +29,15 @@ __all__ = [
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+def _lone_surrogate(value: str) -> bool:
+    """Whether ``value`` holds a lone surrogate, which UTF-8 cannot encode (ASCII never does)."""
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
 def _encodable(value: str) -> str:
     # A lone surrogate cannot be stored or sent as UTF-8; refuse it where the text is made,
     # not in a store's encoder.
-    if not value.isascii() and _SURROGATE.search(value) is not None:
+    if _lone_surrogate(value):
         raise ValueError("holds a lone surrogate, which is not valid Unicode text")
     return value
 

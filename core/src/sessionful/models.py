@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sessionful.content import _SURROGATE, ContentBlock, TextBlock, ToolCall, Usage, _Text
+from sessionful.content import ContentBlock, TextBlock, ToolCall, Usage, _lone_surrogate, _Text
 from sessionful.keys import SessionKey, _check
 from sessionful.templates import AgentTemplate
 
@@ -137,12 +137,7 @@ class ChatMessage(BaseModel):
         # the whole schema (a turn makes two); the result equals, and dumps like, its validated
         # twin, down to the fields-set. Anything else (a lone surrogate included, so that it
         # fails with the same ValidationError) is validated as given.
-        if (
-            extra
-            or type(content) is not str
-            or cls is not ChatMessage
-            or (not content.isascii() and _SURROGATE.search(content) is not None)
-        ):
+        if extra or type(content) is not str or cls is not ChatMessage or _lone_surrogate(content):
             return cls(role=role, content=content, **extra)
         return built(
             cls,

@@ -219,9 +219,10 @@ class SQLiteStore(SessionStore):
     ) -> tuple[Lease, LoadedSession | None]:
         """Bump the epoch (creating the record if missing and ``create``) and load the state,
         atomically."""
+        new = None  # create=False: nothing is written, so nothing to check
         if create:
             check_template(template_id, template_version)
-        new = (check_user_id(user_id), check_labels(labels)) if create else None
+            new = (check_user_id(user_id), check_labels(labels))
         return await self._call(self._claim, key, owner, template_id, template_version, now, new)
 
     def _claim(
